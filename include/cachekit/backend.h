@@ -1,0 +1,102 @@
+#pragma once
+// Backend: what a store implements. Users rarely touch it; they call Cache (cache.h).
+//
+// A Backend stores opaque bytes under *final* keys (already prefixed, versioned and
+// validated by the Cache façade) with an *absolute* Expiry. A miss is a value (an empty
+// optional), never an error; errors are Status codes and are never thrown. Every Backend
+// must be safe to call from many threads at once.
+//
+// The batch forms have default implementations that loop over the single-key forms;
+// a store with a native batch (MGET, pipelines, multi-get, one SQL statement) overrides
+// them. Optional capabilities (keys by pattern, stats) answer kUnimplemented by default,
+// and a backend declares what it can do in info().
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cachekit/bytes.h"
+#include "cachekit/status.h"
+#include "cachekit/timeout.h"
+
+namespace cachekit {
+
+// How a backend treats final keys that memcached could not hold (over 250 bytes, control
+// characters or spaces): warn and store them, or refuse them with kInvalidArgument.
+enum class KeyPolicy : std::uint8_t { kWarn, kRefuse };
+
+struct BackendInfo {
+  std::string name;               // "locmem", "file", "dummy", ...
+  bool stores_values = true;      // false only for dummy
+  bool outlives_process = false;  // entries survive the process (file, redis, ...)
+  bool supports_keys = false;     // keys(pattern) works
+  bool supports_stats = false;    // stats() works
+  KeyPolicy key_policy = KeyPolicy::kWarn;
+  std::size_t max_key_bytes = 250;  // the length above which a key is warned about/refused
+};
+
+// One statistic a backend reports: a name and its value as text.
+using StatPairs = std::vector<std::pair<std::string, std::string>>;
+
+struct KeyValue {
+  std::string_view key;
+  std::string_view value;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  Backend() = default;
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  [[nodiscard]] virtual const BackendInfo& info() const noexcept = 0;
+
+  // The live value, or nullopt when missing or expired.
+  virtual Result<std::optional<Bytes>> get(std::string_view key) = 0;
+  // Stores unconditionally. An expiry in the past removes any live value.
+  virtual Status set(std::string_view key, std::string_view value, Expiry expiry) = 0;
+  // Stores only if the key is missing or expired; true if it stored.
+  virtual Result<bool> add(std::string_view key, std::string_view value, Expiry expiry) = 0;
+  // Gives a live key a new expiry; false if the key is missing.
+  virtual Result<bool> touch(std::string_view key, Expiry expiry) = 0;
+  // Removes the key; true if a live value was removed.
+  virtual Result<bool> erase(std::string_view key) = 0;
+  // Adds `delta` to a stored decimal integer atomically, keeping the key's expiry, and stores
+  // the result as decimal text. kNotFound if missing, kFailedPrecondition if the value is not
+  // a decimal integer, kOutOfRange on overflow.
+  virtual Result<std::int64_t> incr(std::string_view key, std::int64_t delta) = 0;
+  // Removes every entry of this cache (and nothing else).
+  virtual Status clear() = 0;
+  // Remaining lifetime of a live key, Ttl::never(), or Ttl::missing().
+  virtual Result<Ttl> ttl(std::string_view key) = 0;
+
+  virtual Result<bool> contains(std::string_view key);
+  // One entry per key, in the order given.
+  virtual Result<std::vector<std::optional<Bytes>>> get_many(
+      std::span<const std::string_view> keys);
+  // The indices of `items` that were not stored.
+  virtual Result<std::vector<std::size_t>> set_many(std::span<const KeyValue> items, Expiry expiry);
+  // How many live keys were removed.
+  virtual Result<std::size_t> erase_many(std::span<const std::string_view> keys);
+
+  // Final keys matching a glob pattern (`*`, `?`, `[...]`, `\` escapes).
+  virtual Result<std::vector<std::string>> keys(std::string_view pattern);
+  virtual Result<StatPairs> stats();
+};
+
+// Glob matching as Redis' KEYS/SCAN MATCH does it: `*`, `?`, `[abc]`, `[a-z]`, `[^a]`, `\x`.
+[[nodiscard]] bool glob_match(std::string_view pattern, std::string_view text) noexcept;
+
+// Parses a whole decimal integer as stored by incr (optional '-', digits). nullopt otherwise.
+[[nodiscard]] std::optional<std::int64_t> parse_decimal(std::string_view text) noexcept;
+
+// `value + delta`, or kOutOfRange on overflow.
+Result<std::int64_t> checked_add(std::int64_t value, std::int64_t delta);
+
+}  // namespace cachekit

@@ -1,0 +1,319 @@
+#pragma once
+// Cache: the façade every caller uses — Django's low-level cache API in C++.
+//
+//   cachekit::Cache cache(cachekit::make_locmem_backend());
+//   cache.set("greeting", "hello", 5min);
+//   if (auto v = cache.get("greeting")) use(v->view());
+//   auto n = cache.incr("hits");                       // Result<int64_t>: kNotFound if missing
+//   auto p = cache.get_or_set("product:1", [] { return load_product(1); }, 300);
+//
+// The façade owns everything that is the same for every store: final keys
+// (`prefix:version:key`, or a custom key function), key validation, timeouts (default /
+// never / seconds; zero or negative means already expired), versions, typed values through
+// Codec<T>, statistics and the failure policy.
+//
+// Failure policy: the plain methods fail open — a store error is a miss on read and a no-op
+// on write (false), counted in stats() and logged at a bounded rate — so a broken cache
+// makes a site slower, never down. incr/decr/incr_version return Result because a missing
+// key must be told apart. strict() gives the same operations returning every error, for
+// the CLI, health checks and tests. Nothing here throws after construction.
+//
+// Thread-safety: all methods may be called concurrently on one Cache.
+
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "cachekit/backend.h"
+#include "cachekit/bytes.h"
+#include "cachekit/clock.h"
+#include "cachekit/codec.h"
+#include "cachekit/status.h"
+#include "cachekit/timeout.h"
+
+namespace cachekit {
+
+// An explicit key version; nullopt means the cache's configured version.
+using Version = std::optional<std::int64_t>;
+
+// (caller key, key prefix, version) → final key.
+using KeyFunction =
+    std::function<std::string(std::string_view key, std::string_view prefix, std::int64_t)>;
+
+// Django's default: "<prefix>:<version>:<key>".
+[[nodiscard]] std::string default_key_function(std::string_view key, std::string_view prefix,
+                                               std::int64_t version);
+
+// The first problem memcached would have with `final_key`, in Django's words, or "".
+[[nodiscard]] std::string key_problem(std::string_view final_key, std::size_t max_bytes = 250);
+
+struct CacheOptions {
+  std::string alias = "default";                        // the name in logs, stats and errors
+  Timeout default_timeout = std::chrono::seconds(300);  // a duration or never
+  std::string key_prefix;
+  std::int64_t version = 1;
+  KeyFunction key_function;                   // empty: default_key_function
+  Serializer serializer = Serializer::kJson;  // for structured typed values
+  const Clock* clock = nullptr;               // nullptr: SystemClock; must outlive the Cache
+  std::size_t max_error_logs_per_second = 5;  // failure logging budget (0: never log)
+};
+
+struct CacheStats {
+  std::uint64_t hits = 0, misses = 0, writes = 0, errors = 0, key_warnings = 0;
+};
+
+class StrictCache;
+
+class Cache {
+ public:
+  // Aborts (std::invalid_argument) if backend is null or default_timeout is Timeout() —
+  // configuration errors are reported at startup only.
+  explicit Cache(std::shared_ptr<Backend> backend, CacheOptions options = {});
+  ~Cache();
+  Cache(const Cache&) = delete;
+  Cache& operator=(const Cache&) = delete;
+
+  // ---- bytes ----
+  // The live value, or nullopt (missing, expired, or the store failed).
+  [[nodiscard]] std::optional<Bytes> get(std::string_view key, Version version = {}) const;
+  // True when stored.
+  bool set(std::string_view key, std::string_view value, Timeout timeout = {},
+           Version version = {});
+  // Stores only when the key is missing or expired; true when it stored (also for a zero
+  // timeout, which then stores nothing retrievable).
+  bool add(std::string_view key, std::string_view value, Timeout timeout = {},
+           Version version = {});
+  // New expiry for a live key (Timeout() = the default, kNever = persistent); false if missing.
+  bool touch(std::string_view key, Timeout timeout = {}, Version version = {});
+  // True if a live key was removed.
+  bool erase(std::string_view key, Version version = {});
+  [[nodiscard]] bool contains(std::string_view key, Version version = {}) const;
+  // Atomic add; the stored form stays a decimal integer and the expiry is kept.
+  // kNotFound if the key is missing; kFailedPrecondition if its value is not an integer.
+  Result<std::int64_t> incr(std::string_view key, std::int64_t delta = 1, Version version = {});
+  Result<std::int64_t> decr(std::string_view key, std::int64_t delta = 1, Version version = {});
+  // Moves the value (with its expiry) from `version` (default: the cache's) to version+delta;
+  // returns the new version. kNotFound if the key is missing.
+  Result<std::int64_t> incr_version(std::string_view key, std::int64_t delta = 1,
+                                    Version version = {});
+  Result<std::int64_t> decr_version(std::string_view key, std::int64_t delta = 1,
+                                    Version version = {});
+  // Empties the store of this cache. True on success.
+  bool clear();
+  // Remaining lifetime, Ttl::never(), or Ttl::missing() (also when the store failed).
+  [[nodiscard]] Ttl ttl(std::string_view key, Version version = {}) const;
+
+  // Caller key → value for the live keys; missing keys are absent.
+  template <std::ranges::input_range R>
+  [[nodiscard]] std::unordered_map<std::string, Bytes> get_many(const R& keys,
+                                                                Version version = {}) const {
+    auto views = to_views(keys);
+    return get_many_views(views, version);
+  }
+  [[nodiscard]] std::unordered_map<std::string, Bytes> get_many(
+      std::initializer_list<std::string_view> keys, Version version = {}) const {
+    return get_many_views({keys.begin(), keys.end()}, version);
+  }
+  // Stores every (key, value) pair with one timeout; returns the caller keys not stored.
+  template <std::ranges::input_range R>
+  std::vector<std::string> set_many(const R& items, Timeout timeout = {}, Version version = {}) {
+    std::vector<std::string> encoded_storage;
+    std::vector<std::pair<std::string_view, std::string_view>> pairs;
+    for (const auto& [k, v] : items) {
+      if constexpr (std::is_convertible_v<decltype(v), std::string_view>) {
+        pairs.emplace_back(std::string_view(k), std::string_view(v));
+      } else {
+        encoded_storage.reserve(std::ranges::distance(items));
+        encoded_storage.push_back(encode(v));
+        pairs.emplace_back(std::string_view(k), std::string_view(encoded_storage.back()));
+      }
+    }
+    return set_many_views(pairs, timeout, version);
+  }
+  // Removes the keys; returns how many live keys were removed.
+  template <std::ranges::input_range R>
+  std::size_t erase_many(const R& keys, Version version = {}) {
+    auto views = to_views(keys);
+    return erase_many_views(views, version);
+  }
+  std::size_t erase_many(std::initializer_list<std::string_view> keys, Version version = {}) {
+    return erase_many_views({keys.begin(), keys.end()}, version);
+  }
+
+  // ---- typed values (Codec<T>) ----
+  template <class T>
+  [[nodiscard]] std::optional<T> get(std::string_view key, Version version = {}) const {
+    auto bytes = get(key, version);
+    if (!bytes) return std::nullopt;
+    auto value = Codec<T>::decode(bytes->view(), options_.serializer);
+    if (!value) note_decode_failure(key);
+    return value;
+  }
+  template <class T>
+  requires(!std::is_convertible_v<const T&, std::string_view>) bool set(std::string_view key,
+                                                                        const T& value,
+                                                                        Timeout timeout = {},
+                                                                        Version version = {}) {
+    return set(key, std::string_view(encode(value)), timeout, version);
+  }
+  template <class T>
+  requires(!std::is_convertible_v<const T&, std::string_view>) bool add(std::string_view key,
+                                                                        const T& value,
+                                                                        Timeout timeout = {},
+                                                                        Version version = {}) {
+    return add(key, std::string_view(encode(value)), timeout, version);
+  }
+
+  // The live value; on a miss calls `compute()` (only then), add()s its result and returns
+  // what the cache then holds (a concurrent writer's value wins, as in Django). Bytes for
+  // string-like results, otherwise the computed type through Codec<T>.
+  template <class F>
+  auto get_or_set(std::string_view key, F&& compute, Timeout timeout = {}, Version version = {}) {
+    using R = std::decay_t<std::invoke_result_t<F&>>;
+    if constexpr (std::is_convertible_v<const R&, std::string_view>) {
+      if (auto hit = get(key, version)) return *hit;
+      Bytes computed(std::string_view(std::invoke(compute)));
+      add(key, computed.view(), timeout, version);
+      if (auto now = get(key, version)) return *now;
+      return computed;
+    } else {
+      if (auto hit = get<R>(key, version)) return *hit;
+      R computed = std::invoke(compute);
+      add(key, computed, timeout, version);
+      if (auto now = get<R>(key, version)) return *now;
+      return computed;
+    }
+  }
+
+  // ---- introspection ----
+  [[nodiscard]] std::string make_key(std::string_view key, Version version = {}) const;
+  [[nodiscard]] const CacheOptions& options() const noexcept { return options_; }
+  [[nodiscard]] const BackendInfo& backend_info() const noexcept { return backend_->info(); }
+  [[nodiscard]] Backend& backend() const noexcept { return *backend_; }
+  [[nodiscard]] CacheStats stats() const noexcept;
+  // The same operations, returning every error.
+  [[nodiscard]] StrictCache strict() const noexcept;
+
+ private:
+  friend class StrictCache;
+  struct Counters;
+  struct ErrorLog;
+
+  template <std::ranges::input_range R>
+  static std::vector<std::string_view> to_views(const R& keys) {
+    std::vector<std::string_view> views;
+    if constexpr (std::ranges::sized_range<R>) views.reserve(std::ranges::size(keys));
+    for (const auto& k : keys) views.emplace_back(k);
+    return views;
+  }
+  template <class T>
+  std::string encode(const T& value) const {
+    if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+      return std::string(std::string_view(value));
+    } else {
+      return Codec<T>::encode(value, options_.serializer);
+    }
+  }
+
+  std::unordered_map<std::string, Bytes> get_many_views(std::vector<std::string_view> keys,
+                                                        Version version) const;
+  std::vector<std::string> set_many_views(
+      const std::vector<std::pair<std::string_view, std::string_view>>& items, Timeout timeout,
+      Version version);
+  std::size_t erase_many_views(std::vector<std::string_view> keys, Version version);
+  void note_decode_failure(std::string_view key) const;
+
+  // The strict implementations; the plain methods apply the failure policy on top.
+  Result<std::string> final_key(std::string_view key, Version version) const;
+  Expiry expiry_for(Timeout timeout) const;
+  Result<std::optional<Bytes>> strict_get(std::string_view key, Version version) const;
+  Status strict_set(std::string_view key, std::string_view value, Timeout t, Version v);
+  Result<bool> strict_add(std::string_view key, std::string_view value, Timeout t, Version v);
+  Result<bool> strict_touch(std::string_view key, Timeout t, Version v);
+  Result<bool> strict_erase(std::string_view key, Version v);
+  Result<bool> strict_contains(std::string_view key, Version v) const;
+  Result<std::int64_t> strict_incr(std::string_view key, std::int64_t delta, Version v);
+  Result<std::int64_t> strict_incr_version(std::string_view key, std::int64_t delta, Version v);
+  Status strict_clear();
+  Result<Ttl> strict_ttl(std::string_view key, Version v) const;
+  Result<std::unordered_map<std::string, Bytes>> strict_get_many(
+      const std::vector<std::string_view>& keys, Version v) const;
+  Result<std::vector<std::string>> strict_set_many(
+      const std::vector<std::pair<std::string_view, std::string_view>>& items, Timeout t,
+      Version v);
+  Result<std::size_t> strict_erase_many(const std::vector<std::string_view>& keys, Version v);
+  Result<std::vector<std::string>> strict_keys(std::string_view pattern, Version v) const;
+
+  // Counts and logs a failed store call (rate-limited); passes the status through.
+  void record_failure(const Status& status, std::string_view operation) const;
+
+  std::shared_ptr<Backend> backend_;
+  CacheOptions options_;
+  const Clock* clock_;
+  std::unique_ptr<Counters> counters_;
+  std::unique_ptr<ErrorLog> error_log_;
+};
+
+// A view of a Cache whose methods return every error instead of failing open.
+// Cheap to copy; must not outlive its Cache.
+class StrictCache {
+ public:
+  explicit StrictCache(const Cache& cache) noexcept : cache_(const_cast<Cache*>(&cache)) {}
+
+  Result<std::optional<Bytes>> get(std::string_view key, Version v = {}) const {
+    return cache_->strict_get(key, v);
+  }
+  Status set(std::string_view key, std::string_view value, Timeout t = {}, Version v = {}) {
+    return cache_->strict_set(key, value, t, v);
+  }
+  Result<bool> add(std::string_view key, std::string_view value, Timeout t = {}, Version v = {}) {
+    return cache_->strict_add(key, value, t, v);
+  }
+  Result<bool> touch(std::string_view key, Timeout t = {}, Version v = {}) {
+    return cache_->strict_touch(key, t, v);
+  }
+  Result<bool> erase(std::string_view key, Version v = {}) { return cache_->strict_erase(key, v); }
+  Result<bool> contains(std::string_view key, Version v = {}) const {
+    return cache_->strict_contains(key, v);
+  }
+  Result<std::int64_t> incr(std::string_view key, std::int64_t delta = 1, Version v = {}) {
+    return cache_->strict_incr(key, delta, v);
+  }
+  Result<std::int64_t> decr(std::string_view key, std::int64_t delta = 1, Version v = {});
+  Status clear() { return cache_->strict_clear(); }
+  Result<Ttl> ttl(std::string_view key, Version v = {}) const { return cache_->strict_ttl(key, v); }
+  Result<std::unordered_map<std::string, Bytes>> get_many(const std::vector<std::string_view>& keys,
+                                                          Version v = {}) const {
+    return cache_->strict_get_many(keys, v);
+  }
+  Result<std::vector<std::string>> set_many(
+      const std::vector<std::pair<std::string_view, std::string_view>>& items, Timeout t = {},
+      Version v = {}) {
+    return cache_->strict_set_many(items, t, v);
+  }
+  Result<std::size_t> erase_many(const std::vector<std::string_view>& keys, Version v = {}) {
+    return cache_->strict_erase_many(keys, v);
+  }
+  // Caller keys of this cache (its prefix and version) matching a glob pattern. Needs the
+  // default key function and a backend that supports keys(); kUnimplemented otherwise.
+  Result<std::vector<std::string>> keys(std::string_view pattern = "*", Version v = {}) const {
+    return cache_->strict_keys(pattern, v);
+  }
+  Result<StatPairs> backend_stats() const { return cache_->backend_->stats(); }
+
+ private:
+  Cache* cache_;
+};
+
+}  // namespace cachekit

@@ -1,0 +1,184 @@
+// Cache façade rules that do not depend on the store: key making, key validation, the
+// failure policy (fail open, strict errors, bounded logging) and a fault matrix.
+
+#include "cachekit/cache.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <sstream>
+
+#include "cachekit/backends/locmem.h"
+
+namespace cachekit {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Wraps a backend; fails every call while `down`, or just call number `fail_call`.
+class FaultyBackend final : public Backend {
+ public:
+  explicit FaultyBackend(std::shared_ptr<Backend> inner, KeyPolicy policy = KeyPolicy::kWarn)
+      : inner_(std::move(inner)), info_(inner_->info()) {
+    info_.key_policy = policy;
+  }
+  bool down = false;
+  int fail_call = -1;
+  int calls = 0;
+
+  const BackendInfo& info() const noexcept override { return info_; }
+  Result<std::optional<Bytes>> get(std::string_view k) override {
+    if (auto s = fault(); !s.ok()) return s;
+    return inner_->get(k);
+  }
+  Status set(std::string_view k, std::string_view v, Expiry e) override {
+    if (auto s = fault(); !s.ok()) return s;
+    return inner_->set(k, v, e);
+  }
+  Result<bool> add(std::string_view k, std::string_view v, Expiry e) override {
+    if (auto s = fault(); !s.ok()) return s;
+    return inner_->add(k, v, e);
+  }
+  Result<bool> touch(std::string_view k, Expiry e) override {
+    if (auto s = fault(); !s.ok()) return s;
+    return inner_->touch(k, e);
+  }
+  Result<bool> erase(std::string_view k) override {
+    if (auto s = fault(); !s.ok()) return s;
+    return inner_->erase(k);
+  }
+  Result<std::int64_t> incr(std::string_view k, std::int64_t d) override {
+    if (auto s = fault(); !s.ok()) return s;
+    return inner_->incr(k, d);
+  }
+  Status clear() override {
+    if (auto s = fault(); !s.ok()) return s;
+    return inner_->clear();
+  }
+  Result<Ttl> ttl(std::string_view k) override {
+    if (auto s = fault(); !s.ok()) return s;
+    return inner_->ttl(k);
+  }
+
+ private:
+  Status fault() {
+    int n = calls++;
+    if (down || n == fail_call) return unavailable_error("injected fault");
+    return {};
+  }
+  std::shared_ptr<Backend> inner_;
+  BackendInfo info_;
+};
+
+TEST(MakeKey, JoinsPrefixVersionAndKey) {
+  EXPECT_EQ(default_key_function("foo", "", 1), ":1:foo");
+  EXPECT_EQ(default_key_function("foo", "shop", 2), "shop:2:foo");
+  Cache cache(make_locmem_backend(), {.key_prefix = "p", .version = 3});
+  EXPECT_EQ(cache.make_key("k"), "p:3:k");
+  EXPECT_EQ(cache.make_key("k", 9), "p:9:k");
+}
+
+TEST(KeyProblem, UsesDjangosWords) {
+  EXPECT_EQ(key_problem(":1:fine"), "");
+  std::string long_key(251, 'a');
+  EXPECT_EQ(key_problem(long_key), "Cache key will cause errors if used with memcached: '" +
+                                       long_key + "' (longer than 250)");
+  EXPECT_EQ(key_problem(":1:a b"),
+            "Cache key contains characters that will cause errors if used with memcached: "
+            "':1:a b'");
+  EXPECT_NE(key_problem(std::string(":1:a\x7f", 5)), "");
+  EXPECT_NE(key_problem(std::string(":1:a\0", 5)), "");
+  EXPECT_EQ(key_problem(":1:ключ"), "");  // non-ASCII is fine
+  EXPECT_EQ(key_problem(std::string(250, 'a')), "");
+}
+
+TEST(Cache, RefusingBackendRejectsHostileKeysWithAReason) {
+  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend(), KeyPolicy::kRefuse);
+  Cache cache(backend);
+  Status s = cache.strict().set("has space", "v");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("':1:has space'"), std::string::npos);
+  EXPECT_FALSE(cache.set("has space", "v"));
+  EXPECT_EQ(backend->calls, 0) << "a refused key must never reach the store";
+}
+
+TEST(Cache, ConstructionRejectsBadConfiguration) {
+  EXPECT_THROW(Cache(nullptr), std::invalid_argument);
+  EXPECT_THROW(Cache(make_locmem_backend(), {.default_timeout = Timeout()}), std::invalid_argument);
+}
+
+TEST(Cache, FailsOpenWhenTheStoreIsDown) {
+  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
+  Cache cache(backend, {.max_error_logs_per_second = 0});
+  cache.set("k", "v");
+  backend->down = true;
+  EXPECT_FALSE(cache.get("k").has_value());
+  EXPECT_FALSE(cache.set("k", "v2"));
+  EXPECT_FALSE(cache.add("new", "v"));
+  EXPECT_FALSE(cache.erase("k"));
+  EXPECT_FALSE(cache.contains("k"));
+  EXPECT_FALSE(cache.touch("k"));
+  EXPECT_TRUE(cache.ttl("k").is_missing());
+  EXPECT_TRUE(cache.get_many({"k"}).empty());
+  EXPECT_EQ(cache.set_many(std::map<std::string, std::string>{{"a", "1"}}),
+            std::vector<std::string>{"a"});
+  EXPECT_FALSE(cache.clear());
+  EXPECT_EQ(cache.incr("k").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(cache.stats().errors, 11u);
+  backend->down = false;
+  EXPECT_EQ(cache.get("k")->view(), "v") << "service resumes when the store returns";
+}
+
+TEST(Cache, StrictCallsReportTheStoreError) {
+  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
+  Cache cache(backend, {.max_error_logs_per_second = 0});
+  backend->down = true;
+  StrictCache strict = cache.strict();
+  EXPECT_EQ(strict.get("k").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(strict.set("k", "v").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(strict.add("k", "v").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(strict.ttl("k").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(strict.clear().code(), StatusCode::kUnavailable);
+}
+
+TEST(Cache, GetOrSetAnswersWhicheverBackendCallFails) {
+  // Fault matrix: fail the Nth store call for every N; the caller always gets the value.
+  for (int n = 0; n < 4; ++n) {
+    auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
+    backend->fail_call = n;
+    Cache cache(backend, {.max_error_logs_per_second = 0});
+    EXPECT_EQ(cache.get_or_set("k", [] { return std::string("fresh"); }).view(), "fresh")
+        << "failing call " << n;
+    EXPECT_EQ(cache.get_or_set("n", [] { return 7; }), 7) << "failing call " << n;
+  }
+}
+
+TEST(Cache, FailureLoggingIsRateLimited) {
+  std::ostringstream out;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(out)));
+  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
+  backend->down = true;
+  Cache cache(backend, {.alias = "pages", .max_error_logs_per_second = 3});
+  for (int i = 0; i < 100; ++i) (void)cache.get("k");
+  spdlog::set_default_logger(previous);
+  std::string log = out.str();
+  auto lines = std::count(log.begin(), log.end(), '\n');
+  EXPECT_EQ(lines, 3) << log;
+  EXPECT_NE(log.find("cache 'pages': get failed: unavailable: injected fault"), std::string::npos);
+  EXPECT_EQ(cache.stats().errors, 100u);
+}
+
+TEST(Cache, TypedGetOfAnUnparsableIntegerIsAMiss) {
+  Cache cache(make_locmem_backend());
+  cache.set("n", "12x");
+  EXPECT_FALSE(cache.get<int>("n").has_value());
+  cache.set("n", "99999999999");
+  EXPECT_FALSE(cache.get<int>("n").has_value()) << "out of range for int";
+  EXPECT_EQ(cache.get<std::int64_t>("n"), 99999999999);
+}
+
+}  // namespace
+}  // namespace cachekit

@@ -1,0 +1,38 @@
+#pragma once
+// The backends the conformance suite runs over. Each case builds a fresh, empty backend; a
+// backend's known limits are declared here, next to its factory, never as `if`s in tests.
+// Server-backed cases are added by the backends that need servers.
+
+#include <cachekit/backend.h>
+#include <cachekit/clock.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cachekit::testing {
+
+struct BackendLimits {
+  std::size_t max_entries = 100'000;
+};
+
+struct BackendCase {
+  std::string name;
+  // Builds a fresh backend using `clock` for time and `scratch` as a private directory.
+  std::function<std::shared_ptr<Backend>(const Clock* clock, const std::filesystem::path& scratch,
+                                         BackendLimits limits)>
+      make;
+  // The store keeps what it is given (false only for dummy).
+  bool stores = true;
+  // Expiry follows the injected Clock (false for servers that keep their own time).
+  bool clock_controls_expiry = true;
+  // The store enforces max_entries.
+  bool bounded = true;
+};
+
+std::vector<BackendCase> local_backend_cases();
+
+}  // namespace cachekit::testing
