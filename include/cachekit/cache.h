@@ -24,6 +24,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -61,9 +62,9 @@ using KeyFunction =
 struct CacheOptions {
   std::string alias = "default";                        // the name in logs, stats and errors
   Timeout default_timeout = std::chrono::seconds(300);  // a duration or never
-  std::string key_prefix;
+  std::string key_prefix{};
   std::int64_t version = 1;
-  KeyFunction key_function;                   // empty: default_key_function
+  KeyFunction key_function{};                 // empty: default_key_function
   Serializer serializer = Serializer::kJson;  // for structured typed values
   const Clock* clock = nullptr;               // nullptr: SystemClock; must outlive the Cache
   std::size_t max_error_logs_per_second = 5;  // failure logging budget (0: never log)
@@ -128,15 +129,14 @@ class Cache {
   // Stores every (key, value) pair with one timeout; returns the caller keys not stored.
   template <std::ranges::input_range R>
   std::vector<std::string> set_many(const R& items, Timeout timeout = {}, Version version = {}) {
-    std::vector<std::string> encoded_storage;
+    // Encoded values live in a deque so the views taken of them stay valid as it grows.
+    std::deque<std::string> encoded;
     std::vector<std::pair<std::string_view, std::string_view>> pairs;
     for (const auto& [k, v] : items) {
       if constexpr (std::is_convertible_v<decltype(v), std::string_view>) {
         pairs.emplace_back(std::string_view(k), std::string_view(v));
       } else {
-        encoded_storage.reserve(std::ranges::distance(items));
-        encoded_storage.push_back(encode(v));
-        pairs.emplace_back(std::string_view(k), std::string_view(encoded_storage.back()));
+        pairs.emplace_back(std::string_view(k), std::string_view(encoded.emplace_back(encode(v))));
       }
     }
     return set_many_views(pairs, timeout, version);

@@ -6,6 +6,7 @@
 #include <cachekit/backend.h>
 #include <cachekit/clock.h>
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <functional>
@@ -27,12 +28,17 @@ struct BackendCase {
       make;
   // The store keeps what it is given (false only for dummy).
   bool stores = true;
-  // Expiry follows the injected Clock (false for servers that keep their own time).
+  // Expiry follows the injected Clock. A server that keeps its own time sets this false: the
+  // suite then lets real time pass where a test needs an entry to expire (timeouts are kept
+  // to a second or two), plus `expiry_slack` for a store whose expiry has coarse resolution.
   bool clock_controls_expiry = true;
   // The store enforces max_entries.
   bool bounded = true;
+  std::chrono::milliseconds expiry_slack{0};
 };
 
 std::vector<BackendCase> local_backend_cases();
+// Backends on the servers that scripts/test-servers starts (addresses from the environment).
+std::vector<BackendCase> server_backend_cases();
 
 }  // namespace cachekit::testing

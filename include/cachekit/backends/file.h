@@ -18,11 +18,11 @@
 namespace cachekit {
 
 struct FileOptions {
-  std::filesystem::path directory;  // created (mode 0700) when missing
-  std::size_t max_entries = 300;    // culled above this
-  unsigned cull_frequency = 3;      // when full, remove expired files, then 1/N of the rest
-                                    // (least recently written first); 0: remove all
-  const Clock* clock = nullptr;     // nullptr: SystemClock
+  std::filesystem::path directory{};  // created (mode 0700) when missing
+  std::size_t max_entries = 300;      // culled above this
+  unsigned cull_frequency = 3;        // when full, remove expired files, then 1/N of the rest
+                                      // (least recently written first); 0: remove all
+  const Clock* clock = nullptr;       // nullptr: SystemClock
 };
 
 // Fails with kInvalidArgument when the directory cannot be created or is not a directory.

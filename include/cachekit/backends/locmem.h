@@ -19,7 +19,7 @@
 namespace cachekit {
 
 struct LocmemOptions {
-  std::string location;           // a name for logs and stats only
+  std::string location{};         // a name for logs and stats only
   std::size_t max_entries = 300;  // as Django's MAX_ENTRIES
   std::size_t max_bytes = 0;      // 0: no byte bound (keys + values)
   // Unset: evict exactly enough least-recently-used entries to stay within bounds.
