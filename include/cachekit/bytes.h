@@ -79,6 +79,14 @@ class Bytes {
   [[nodiscard]] std::string_view view() const noexcept { return {data_, size_}; }
   operator std::string_view() const noexcept { return view(); }  // NOLINT
   [[nodiscard]] std::string str() const { return std::string(view()); }
+  // The bytes [pos, pos + n) (clamped to size()) as a Bytes that shares this one's block:
+  // no copy, one more reference (the page cache views a stored body this way).
+  [[nodiscard]] Bytes substr(std::size_t pos,
+                             std::size_t n = std::string_view::npos) const noexcept {
+    if (pos > size_) pos = size_;
+    if (n > size_ - pos) n = size_ - pos;
+    return share(block_, data_ + pos, n);
+  }
 
   friend bool operator==(const Bytes& a, const Bytes& b) noexcept { return a.view() == b.view(); }
   friend bool operator==(const Bytes& a, std::string_view b) noexcept { return a.view() == b; }

@@ -1,6 +1,6 @@
 #include "cachekit/cache.h"
 
-#include <spdlog/spdlog.h>
+#include "core/log.h"
 
 #include <array>
 #include <chrono>
@@ -22,6 +22,8 @@ std::size_t stripe_of_this_thread() noexcept {
   thread_local std::size_t stripe = next.fetch_add(1, std::memory_order_relaxed) % kStripes;
   return stripe;
 }
+
+using detail::logger;
 
 bool is_expired_now(Timeout t) noexcept {
   return t.is_duration() && t.duration() <= std::chrono::milliseconds(0);
@@ -68,14 +70,14 @@ struct Cache::ErrorLog {
     auto now = std::chrono::steady_clock::now();
     if (now - window_start >= std::chrono::seconds(1)) {
       if (suppressed > 0) {
-        spdlog::warn("cachekit cache '{}': {} more messages suppressed", alias, suppressed);
+        logger()->warn("cache '{}': {} more messages suppressed", alias, suppressed);
       }
       window_start = now;
       in_window = 0;
       suppressed = 0;
     }
     if (in_window++ < per_second) {
-      spdlog::warn("cachekit cache '{}': {}", alias, message);
+      logger()->warn("cache '{}': {}", alias, message);
     } else {
       ++suppressed;
     }

@@ -156,14 +156,14 @@ TEST(Cache, GetOrSetAnswersWhicheverBackendCallFails) {
 
 TEST(Cache, FailureLoggingIsRateLimited) {
   std::ostringstream out;
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
-      "capture", std::make_shared<spdlog::sinks::ostream_sink_st>(out)));
+  spdlog::drop("cachekit");
+  spdlog::register_logger(std::make_shared<spdlog::logger>(
+      "cachekit", std::make_shared<spdlog::sinks::ostream_sink_st>(out)));
   auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
   backend->down = true;
   Cache cache(backend, {.alias = "pages", .max_error_logs_per_second = 3});
   for (int i = 0; i < 100; ++i) (void)cache.get("k");
-  spdlog::set_default_logger(previous);
+  spdlog::drop("cachekit");
   std::string log = out.str();
   auto lines = std::count(log.begin(), log.end(), '\n');
   EXPECT_EQ(lines, 3) << log;

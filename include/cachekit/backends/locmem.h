@@ -25,7 +25,7 @@ struct LocmemOptions {
   // Unset: evict exactly enough least-recently-used entries to stay within bounds.
   // N > 0: when full, evict 1/N of the shard's entries (Django's CULL_FREQUENCY);
   // 0: empty the whole cache when full.
-  std::optional<unsigned> cull_frequency;
+  std::optional<unsigned> cull_frequency{};
   unsigned shards = 0;           // 0: chosen from max_entries (a power of two, 1..64)
   const Clock* clock = nullptr;  // nullptr: SystemClock
 };
