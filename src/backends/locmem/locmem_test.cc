@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "backends/locmem/shard.h"
 #include "cachekit/cache.h"
 
 namespace cachekit {
@@ -469,6 +470,34 @@ TEST(Locmem, StoresEmptyKeysAndValuesAndBinaryBytes) {
   EXPECT_EQ(get(*b, ""), "empty key");
   EXPECT_EQ(get(*b, "empty"), "");
   EXPECT_EQ(get(*b, binary), binary);
+}
+
+// Keys of one length that differ in a single byte, at any position, are different keys (the
+// table compares short keys word by word; colliding keys meet only inside one chain, so the
+// comparison is tested directly too).
+TEST(Locmem, DistinguishesKeysThatDifferInOneByte) {
+  auto b = lru_backend(2000, std::nullopt);
+  for (std::size_t len = 1; len <= 24; ++len) {
+    const std::string base(len, 'a');
+    set(*b, base, base);
+    for (std::size_t pos = 0; pos < len; ++pos) {
+      std::string key = base;
+      key[pos] = 'b';
+      EXPECT_FALSE(locmem::same_key(base, key)) << key;
+      EXPECT_TRUE(locmem::same_key(key, std::string(key))) << key;
+      set(*b, key, key);
+    }
+    EXPECT_FALSE(locmem::same_key(base, base + "a"));
+  }
+  for (std::size_t len = 1; len <= 24; ++len) {
+    const std::string base(len, 'a');
+    EXPECT_EQ(get(*b, base), base);
+    for (std::size_t pos = 0; pos < len; ++pos) {
+      std::string key = base;
+      key[pos] = 'b';
+      ASSERT_EQ(get(*b, key), key);
+    }
+  }
 }
 
 TEST(Locmem, RejectsOversizedKeysAndValuesWithoutCrashing) {
