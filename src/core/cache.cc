@@ -1,11 +1,11 @@
 #include "cachekit/cache.h"
 
-#include "core/log.h"
-
 #include <array>
 #include <chrono>
 #include <mutex>
 #include <stdexcept>
+
+#include "core/log.h"
 
 namespace cachekit {
 
