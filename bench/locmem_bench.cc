@@ -1,4 +1,4 @@
-// locmem micro benchmarks (see BENCHMARKS-locmem.md for the figures and the command).
+// locmem micro benchmarks (see BENCHMARKS.md for the figures and the command).
 //
 //  1. Read hits over 2^20 entries with scrambled Zipf keys (theta 0.99): cachekit::Cache::get
 //     (the façade users call, over make_locmem_backend) against an unsynchronised

@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "cachekit/backends/sql.h"
 #include "cachekit/caches.h"
 
 #ifndef CACHEKIT_VERSION
@@ -49,6 +50,7 @@ struct Request {
   std::int64_t delta = 1;
   std::optional<std::int64_t> version;  // nullopt is the cache's version
   bool raw = false;
+  bool dry_run = false;  // createcachetable
 };
 
 // Where a command writes its results, and the cache it works on.
@@ -281,6 +283,10 @@ void describe(CLI::App& app, Request& r) {
   app.add_option("--cache", r.alias, "The cache alias to use")->capture_default_str();
   app.require_subcommand(1);
   for (const auto& spec : kCommandSpecs) add_command(app, spec, r);
+  auto* create = app.add_subcommand(
+      "createcachetable", "Create the table of every SQL cache (sqlite, postgres) lacking one");
+  create->add_flag("--dry-run", r.dry_run, "Print the SQL instead of running it");
+  create->callback([&r] { r.command = "createcachetable"; });
 }
 
 // ---- configuration ----
@@ -332,6 +338,31 @@ std::FILE* private_stdout() {
   return out;
 }
 
+// Django's createcachetable: every SQL cache of the configuration (not only --cache), each
+// table once even when several aliases share it. Existing tables are left alone.
+int run_createcachetable(const cachekit::Caches& caches, bool dry_run, std::FILE* out) {
+  std::vector<const cachekit::Backend*> seen;
+  int code = kDone;
+  for (const auto& alias : caches.aliases()) {
+    cachekit::Backend& backend = caches.at(alias).backend();
+    if (std::find(seen.begin(), seen.end(), &backend) != seen.end()) continue;
+    seen.push_back(&backend);
+    auto table = cachekit::create_cache_table(backend, dry_run);
+    if (table.code() == StatusCode::kUnimplemented) continue;  // not an SQL cache
+    if (!table.ok()) {
+      code = failed("createcachetable", table.status());
+    } else if (table->existed) {
+      fmt::print(out, "Cache table '{}' already exists.\n", table->table);
+    } else if (dry_run) {
+      fmt::print(out, "{}", table->sql);
+    } else {
+      fmt::print(out, "Cache table '{}' created.\n", table->table);
+    }
+  }
+  std::fflush(out);
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -346,6 +377,9 @@ int main(int argc, char** argv) {
   std::FILE* out = private_stdout();
   try {
     auto caches = load_caches(request);
+    if (request.command == "createcachetable") {
+      return run_createcachetable(caches, request.dry_run, out);
+    }
     Cache& cache = caches.at(request.alias);
     if (auto refusal = in_process_refusal(cache)) return report(kUsage, *refusal);
     Context context{cache, cache.strict(), request, out};

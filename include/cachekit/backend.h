@@ -93,6 +93,10 @@ class Backend {
 // Glob matching as Redis' KEYS/SCAN MATCH does it: `*`, `?`, `[abc]`, `[a-z]`, `[^a]`, `\x`.
 [[nodiscard]] bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 
+// `text` with the glob metacharacters escaped, so that it matches only itself (a key prefix
+// followed by a caller's pattern: escape_glob(prefix) + "*").
+[[nodiscard]] std::string escape_glob(std::string_view text);
+
 // Parses a whole decimal integer as stored by incr (optional '-', digits). nullopt otherwise.
 [[nodiscard]] std::optional<std::int64_t> parse_decimal(std::string_view text) noexcept;
 

@@ -15,6 +15,9 @@
 #include "cachekit/backends/dummy.h"
 #include "cachekit/backends/file.h"
 #include "cachekit/backends/locmem.h"
+#include "cachekit/backends/memcached.h"
+#include "cachekit/backends/redis.h"
+#include "cachekit/backends/sql.h"
 #include "cachekit/caches.h"
 
 namespace cachekit {
@@ -191,6 +194,9 @@ BackendRegistry BackendRegistry::with_builtins() {
   registry.add("locmem", make_locmem);
   registry.add("file", make_file);
   registry.add("dummy", make_dummy);
+  register_redis_backends(registry);
+  register_sql_backends(registry);
+  register_memcached_backends(registry);
   return registry;
 }
 

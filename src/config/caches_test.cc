@@ -327,7 +327,7 @@ TEST_F(CachesTest, FromUrlBuildsADefaultCache) {
   Caches files = Caches::from_url("file://" + (dir_ / "by%20url").string());
   EXPECT_EQ(files.default_cache().backend_info().name, "file");
   EXPECT_TRUE(fs::is_directory(dir_ / "by url"));
-  EXPECT_THROW((void)Caches::from_url("redis://localhost:6379/0"), ConfigError);
+  EXPECT_THROW((void)Caches::from_url("nosuch://localhost:6379/0"), ConfigError);
 }
 
 TEST_F(CachesTest, CacheUrlVariableReplacesTheDefaultBackendAndKeepsItsSettings) {
@@ -452,10 +452,11 @@ location = "other"
 
 TEST(BackendRegistry, KnowsTheBuiltinsAndAcceptsMore) {
   BackendRegistry registry = BackendRegistry::with_builtins();
-  EXPECT_EQ(registry.names(), (std::vector<std::string>{"dummy", "file", "locmem"}));
-  EXPECT_EQ(registry.find("redis"), nullptr);
-  registry.add("redis", [](const BackendSpec&) { return make_locmem_backend(); });
-  EXPECT_NE(registry.find("redis"), nullptr);
+  EXPECT_EQ(registry.names(), (std::vector<std::string>{"dummy", "file", "locmem", "memcached",
+                                                        "postgres", "redis", "rediss", "sqlite"}));
+  EXPECT_EQ(registry.find("custom"), nullptr);
+  registry.add("custom", [](const BackendSpec&) { return make_locmem_backend(); });
+  EXPECT_NE(registry.find("custom"), nullptr);
 }
 
 TEST(ConfigError, LeavesOutEmptyParts) {

@@ -87,6 +87,15 @@ bool match_class(std::string_view pattern, std::size_t p, char c, std::size_t& e
 }
 }  // namespace
 
+std::string escape_glob(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 bool glob_match(std::string_view pattern, std::string_view text) noexcept {
   std::size_t p = 0, t = 0;
   std::size_t star_p = std::string_view::npos, star_t = 0;

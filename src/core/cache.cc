@@ -29,15 +29,6 @@ bool is_expired_now(Timeout t) noexcept {
   return t.is_duration() && t.duration() <= std::chrono::milliseconds(0);
 }
 
-std::string escape_glob(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 }  // namespace
 
 struct Cache::Counters {

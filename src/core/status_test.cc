@@ -115,5 +115,13 @@ TEST(CheckedAdd, ReportsOverflow) {
   EXPECT_EQ(checked_add(INT64_MIN, -1).code(), StatusCode::kOutOfRange);
 }
 
+TEST(EscapeGlob, AnEscapedPrefixMatchesOnlyItself) {
+  const std::string prefix = "shop*[v2]?\\:";
+  EXPECT_EQ(escape_glob(prefix), "shop\\*\\[v2\\]\\?\\\\:");
+  EXPECT_TRUE(glob_match(escape_glob(prefix) + "*", prefix + "product:7"));
+  EXPECT_FALSE(glob_match(escape_glob(prefix) + "*", "shopX[v2]?\\:product:7"));
+  EXPECT_FALSE(glob_match(escape_glob(prefix) + "*", "shop*v?\\:product:7"));
+}
+
 }  // namespace
 }  // namespace cachekit

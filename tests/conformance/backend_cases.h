@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ struct BackendCase {
   bool bounded = true;
   std::chrono::milliseconds expiry_slack{0};
 };
+
+// Names the case in test listings (gtest would otherwise print the struct's bytes).
+inline void PrintTo(const BackendCase& c, std::ostream* os) { *os << c.name; }
 
 std::vector<BackendCase> local_backend_cases();
 // Backends on the servers that scripts/test-servers starts (addresses from the environment).

@@ -1,0 +1,65 @@
+#pragma once
+// The page cache's storage rules: may a shared cache store this response, and for how long?
+// RFC 9111 §3 and §4.2 for a shared cache, with Django's cache_page timeout on top and
+// Django's unsafe defaults fixed. Checked in this order (the first failing rule is the reason):
+//
+//   method      the request method is GET or HEAD
+//   status      final, understood and not 5xx: never 1xx, 206 (no ranges here), 304, 5xx
+//   no-store    Cache-Control: no-store                  (Django stores it)
+//   private     Cache-Control: private, any form
+//   no-cache    Cache-Control: no-cache, any form: "not served without revalidation" — this
+//               cache does not revalidate, so it does not store
+//   set-cookie  the response sets a cookie               (Django stores it without Vary: Cookie)
+//   vary-star   Vary: *, or a Vary member that is not a field name   (Django stores it)
+//   authorization  the request had Authorization and the response is neither `public` nor has
+//               s-maxage (stricter than RFC 9111 §3.5, where must-revalidate also allows it)
+//   zero-lifetime  s-maxage (else max-age) is 0, or Expires is not after Date
+//   no-freshness   no lifetime: a status other than 200 needs explicit freshness (s-maxage,
+//               max-age, Expires) — or, for the heuristically cacheable 203, 204, 300, 301,
+//               308, 404, 405, 410, 414, a cache_page timeout. 200 falls back to the default.
+//
+// Lifetime: the cache_page timeout, else s-maxage, max-age, Expires − Date (Date absent: −
+// now), else (200 only) the default timeout. Request Cache-Control directives are ignored (as
+// Varnish does): a client cannot force a miss or opt a page out for others.
+//
+// Pure functions; thread-safe.
+
+#include <chrono>
+#include <optional>
+#include <string_view>
+
+#include "cachekit/clock.h"
+#include "cachekit/http/message.h"
+
+namespace cachekit::http {
+
+struct StoreDecision {
+  bool store = false;
+  // Why not (the Cache-Status `detail` token, one of the names above), or "" when stored.
+  std::string_view reason;
+  // How long the entry stays fresh from now (when store is true).
+  std::chrono::milliseconds lifetime{0};
+};
+
+struct FreshnessOptions {
+  std::optional<std::chrono::seconds> page_timeout{};  // cache_page's timeout
+  std::chrono::seconds default_timeout{600};           // for a 200 with no freshness
+};
+
+// May `response` (to `request`) be stored by a shared cache, and for how long (from `now`)?
+[[nodiscard]] StoreDecision storability(const Request& request, const Response& response,
+                                        const FreshnessOptions& options, TimePoint now);
+
+// True when a request with these headers may be answered with `stored`, as far as the shared-
+// cache rules go: a request carrying Authorization only gets a `public` or `s-maxage` response.
+[[nodiscard]] bool authorization_allows(const Request& request, const Response& stored);
+
+// True for GET and HEAD.
+[[nodiscard]] bool is_cacheable_method(std::string_view method) noexcept;
+// True for POST, PUT, PATCH and DELETE (a success invalidates the URI's pages).
+[[nodiscard]] bool is_unsafe_method(std::string_view method) noexcept;
+// True for statuses RFC 9110 §15.1 lets a cache store without explicit freshness (5xx
+// excluded here).
+[[nodiscard]] bool is_heuristically_cacheable(int status) noexcept;
+
+}  // namespace cachekit::http

@@ -1,0 +1,97 @@
+#pragma once
+// HTTP messages as cachekit's page cache and server see them: framework-neutral value types.
+//
+// Header names compare case-insensitively and keep their order and spelling; a field may
+// repeat (Set-Cookie). Bodies are cachekit::Bytes, so a response served from the page cache
+// shares the stored bytes instead of copying them. These are plain values: safe to read from
+// many threads, not to mutate concurrently.
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "cachekit/bytes.h"
+
+namespace cachekit::http {
+
+// ASCII case-insensitive equality, as HTTP field names need.
+[[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+
+class Headers {
+ public:
+  using Field = std::pair<std::string, std::string>;
+
+  // The first value of `name`, or nullopt.
+  [[nodiscard]] std::optional<std::string_view> get(std::string_view name) const noexcept;
+  // Every value of `name`, in order.
+  [[nodiscard]] std::vector<std::string_view> get_all(std::string_view name) const;
+  [[nodiscard]] bool contains(std::string_view name) const noexcept {
+    return get(name).has_value();
+  }
+  // Replaces every field called `name` with one field.
+  void set(std::string_view name, std::string value);
+  // Appends one more field called `name`.
+  void add(std::string_view name, std::string value);
+  // Removes every field called `name`; returns how many were removed.
+  std::size_t erase(std::string_view name);
+
+  [[nodiscard]] const std::vector<Field>& fields() const noexcept { return fields_; }
+  [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
+  [[nodiscard]] auto begin() const noexcept { return fields_.begin(); }
+  [[nodiscard]] auto end() const noexcept { return fields_.end(); }
+
+ private:
+  std::vector<Field> fields_;
+};
+
+struct Request {
+  std::string method = "GET";  // upper case
+  std::string scheme = "http";
+  std::string path = "/";  // as sent (percent-encoding kept), without the query
+  std::string query;       // the raw query string, without '?'
+  Headers headers;
+  std::string body;
+  // Filled by the router: `/store/products/{id}/` matched against `/store/products/7/` gives
+  // {"id": "7"}.
+  std::map<std::string, std::string, std::less<>> path_params;
+  std::string request_id;  // set by the server for the access log
+
+  // The decoded value of the first query parameter `name` (`+` and %XX decoded), or nullopt.
+  [[nodiscard]] std::optional<std::string> query_param(std::string_view name) const;
+  // The value of cookie `name` from the Cookie header(s), or nullopt.
+  [[nodiscard]] std::optional<std::string> cookie(std::string_view name) const;
+  // The Host header ("" when absent).
+  [[nodiscard]] std::string_view host() const noexcept;
+  // path + ("?" + query when non-empty).
+  [[nodiscard]] std::string target() const;
+  // scheme://host/path?query — the URI the page cache keys on.
+  [[nodiscard]] std::string absolute_uri() const;
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  Bytes body;
+
+  // A response with `Content-Type: text/plain; charset=utf-8`.
+  static Response text(std::string body, int status = 200);
+  // A response with `Content-Type: text/html; charset=utf-8`. Escape what you interpolate with
+  // html_escape().
+  static Response html(std::string body, int status = 200);
+  // `Content-Type: application/json`, the serialized value.
+  static Response json(const nlohmann::json& value, int status = 200);
+  // A redirect with a Location header (301 permanent, 302 found, ...).
+  static Response redirect(std::string location, int status = 302);
+};
+
+// &, <, >, " and ' replaced by entities: safe to put in HTML text and attribute values.
+[[nodiscard]] std::string html_escape(std::string_view text);
+// The reason phrase of a status code ("OK", "Not Found", ...), or "" when unknown.
+[[nodiscard]] std::string_view reason_phrase(int status) noexcept;
+
+}  // namespace cachekit::http

@@ -1,0 +1,152 @@
+#pragma once
+// The page cache: whole HTTP responses stored in a cachekit Cache, following RFC 9111's rules
+// for a shared cache and Django's key scheme (so Django's published key vectors hold).
+//
+//   router.get("/playground/hello/", cache_page(5min, hello, {.cache = &caches["default"]}));
+//
+// What is stored (cache_policy.h has the full table): GET/HEAD responses that are not 5xx,
+// carry no Set-Cookie, no `private`, no `no-store`, no `no-cache`, no `Vary: *`, and — when
+// the request had Authorization — only if the response is explicitly `public` or has
+// `s-maxage`. A 200 is stored for the cache_page timeout, else s-maxage, max-age, Expires,
+// else default_timeout; other cacheable statuses need explicit freshness (or, for the
+// heuristically cacheable ones such as 404, a cache_page timeout). Keys: cache_key.h (the
+// Host header is validated first; a request with a bad Host is never cached).
+//
+// On the way out a stored response is patched as Django does (Expires if absent, max-age =
+// min(its own, the lifetime)) and gets a strong ETag (a hash of the body) when it has none.
+//
+// A hit carries `Age` and a `Cache-Status` member (RFC 9211) appended to any upstream ones.
+// The exact members this cache emits:
+//   cachekit; hit; ttl=N                        a fresh stored response (also on its 304/412)
+//   cachekit; fwd=uri-miss; stored; ttl=N       nothing stored for the URI; now stored
+//   cachekit; fwd=miss; stored; ttl=N           the URI is known, this variant was not stored
+//   cachekit; fwd=vary-miss; stored; ttl=N      the variant key matched another request's
+//                                               header values (checked on every hit)
+//   cachekit; fwd=stale; stored; ttl=N          the stored response had expired
+//   cachekit; fwd=request; ...                  a stored response exists but this request
+//                                               (Authorization) may not use it
+//   cachekit; fwd=<reason>; detail=<why>        not stored: why is one of no-store, private,
+//                                               no-cache, set-cookie, vary-star, authorization,
+//                                               status, zero-lifetime, no-freshness
+//   cachekit; fwd=<reason>; collapsed           answered with a concurrent miss's response
+//   cachekit; fwd=method                        not GET/HEAD (POST...)
+//   cachekit; fwd=method; detail=invalidated    ...and its success removed the URI's pages
+//   cachekit; fwd=bypass; detail=invalid-host   the request cannot be keyed (bad scheme/Host)
+// A store that fails (the backend is down) simply does not add `stored`.
+//
+// A conditional request (If-None-Match / If-Modified-Since) on a fresh 2xx entry is answered
+// 304 from the entry (If-Match / If-Unmodified-Since failures: 412). HEAD is served from a
+// cached GET (no body, Content-Length of the GET body). A hit does no heap allocation
+// proportional to the body: the Response's body Bytes views the stored value itself (for an
+// in-process store, the very bytes the store holds).
+//
+// Concurrent misses for one page in this process are coalesced: one handler call, the others
+// wait (up to coalesce_wait) and get a copy of its response sharing the body. Only a response
+// that could be stored is shared, and only with a request whose Vary-selected headers are the
+// same and whose Authorization the response allows; otherwise — and when the leader throws or
+// is too slow — each waiter runs the handler itself. A URI whose response was not shareable is
+// not coalesced again for 30 s (Varnish's hit-for-pass), so private pages never queue.
+//
+// A store failure never changes a response: the handler runs and its response is returned;
+// a corrupt stored entry is a miss. Nothing here throws except what the handler throws.
+// Thread-safe: one PageCache serves any number of threads.
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cachekit/cache.h"
+#include "cachekit/clock.h"
+#include "cachekit/http/handler.h"
+#include "cachekit/http/message.h"
+
+namespace cachekit::http {
+
+struct PageCacheOptions {
+  Cache* cache = nullptr;    // required; must outlive the PageCache
+  std::string key_prefix{};  // Django's key_prefix / CACHE_MIDDLEWARE_KEY_PREFIX
+  // cache_page's timeout: the entry lives this long whatever the response says.
+  std::optional<std::chrono::seconds> page_timeout{};
+  // Used when there is no page_timeout and the response gives no freshness (Django's
+  // CACHE_MIDDLEWARE_SECONDS).
+  std::chrono::seconds default_timeout{600};
+  // How long a request waits for a concurrent miss of the same page before running the
+  // handler itself.
+  std::chrono::milliseconds coalesce_wait{5000};
+  const Clock* clock = nullptr;  // nullptr: SystemClock
+  // Django's ALLOWED_HOSTS for keying (see KeyOptions in cache_key.h); empty: any valid host.
+  std::vector<std::string> allowed_hosts{};
+};
+
+class PageCache {
+ public:
+  // Throws std::invalid_argument when options.cache is null (a startup configuration error).
+  explicit PageCache(PageCacheOptions options);
+  ~PageCache();
+  PageCache(const PageCache&) = delete;
+  PageCache& operator=(const PageCache&) = delete;
+
+  // A fresh stored response for `request` — with Age and Cache-Status: hit, or a 304/412 when
+  // the request's preconditions say so — or nullopt: a miss, a request that is not GET/HEAD
+  // or cannot be keyed, or a store that failed. Never throws.
+  [[nodiscard]] std::optional<Response> fetch(const Request& request) const;
+  // Stores `response` when the rules allow, patching it as stored (ETag when absent, Expires,
+  // max-age) and appending its Cache-Status member (stored, or why not) either way. For a
+  // successful (2xx/3xx) POST/PUT/PATCH/DELETE, invalidates the request URI's pages instead.
+  // Never throws; a failed write leaves the response as it would be (without `stored`).
+  void update(const Request& request, Response& response) const;
+  // fetch(), else the handler — coalesced with concurrent misses of the same page — then
+  // update(). Other methods: the handler, then update() (which invalidates on success).
+  // Rethrows what the handler throws; nothing else.
+  Response serve(Request& request, const Handler& handler) const;
+
+  // Removes the cached page(s) for an absolute URI `scheme://host/path?query` (the host is
+  // lower-cased, as keys are; every method and Vary variant: the header list goes, so no variant is
+  // reachable again, and with a backend that lists keys the variants themselves are erased). True
+  // if something was removed; false when nothing was stored, or the store failed.
+  bool invalidate(std::string_view absolute_uri) const;
+  // Removes every page this PageCache stored under its key_prefix, through the backend's
+  // keys(); returns how many pages. 0 (and a log line) when the backend cannot list keys.
+  std::size_t invalidate_all() const;
+
+  // True when fetch() is cheap enough to run on a server's io thread: the Cache's backend
+  // keeps entries in this process (backend_info().outlives_process is false).
+  [[nodiscard]] bool fetch_is_local() const noexcept;
+  [[nodiscard]] const PageCacheOptions& options() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A handler wrapped by cache_page: calling it runs PageCache::serve. A server that knows the
+// type answers hits itself (page_cache->fetch on the io thread) before dispatching `handler`.
+struct CachedHandler {
+  Handler handler;
+  std::shared_ptr<const PageCache> page_cache;
+  Response operator()(Request& request) const { return page_cache->serve(request, handler); }
+};
+
+struct CachePageOptions {
+  Cache* cache = nullptr;  // required; must outlive the returned handler
+  std::string key_prefix{};
+  std::vector<std::string> allowed_hosts{};  // as PageCacheOptions::allowed_hosts
+};
+
+// Django's cache_page(timeout, cache=..., key_prefix=...): the page lives `timeout` whatever
+// the response says (the emitted max-age is the smaller of the two). Throws
+// std::invalid_argument when options.cache is null (a startup configuration error).
+[[nodiscard]] CachedHandler cache_page(std::chrono::seconds timeout, Handler handler,
+                                       CachePageOptions options);
+
+// The site-wide cache middleware (Django's UpdateCacheMiddleware + FetchFromCacheMiddleware
+// in one): put it FIRST in the chain so it sees the Vary headers every other middleware adds.
+// A hit short-circuits the rest of the chain; a miss runs it (coalesced) and stores the
+// result. Throws std::invalid_argument when options.cache is null.
+[[nodiscard]] Middleware cache_middleware(PageCacheOptions options);
+
+}  // namespace cachekit::http

@@ -1,0 +1,67 @@
+// The "memcached" entry of the backend registry: BackendSpec (TOML or URL) → MemcachedOptions.
+//
+// Compiled into the umbrella library next to the other factories rather than into
+// cachekit_memcached, because BackendSpec's readers live there: the backend library stays free
+// of the configuration layer, and no static-library cycle appears.
+//
+//   [caches.default]
+//   backend = "memcached"
+//   location = ["10.0.0.1:11211", "10.0.0.2:11211"]   # or "a:11211;b:11211", or unix:/path
+//   options = { timeout_ms = 200, connect_timeout_ms = 200, pool_size = 8 }
+//
+//   url = "memcached://10.0.0.1:11211,10.0.0.2:11211"  # the same servers as one URL
+#include <fmt/format.h>
+
+#include "cachekit/backends/memcached.h"
+#include "cachekit/caches.h"
+
+namespace cachekit {
+
+namespace {
+
+std::vector<std::string> servers_of(const BackendSpec& spec) {
+  std::vector<std::string> servers;
+  // A URL arrives as one location ("memcached://a:1,b:2"); a TOML list or string is already
+  // split on ';' and ','. Both go through the same parser so every form is checked alike.
+  for (const auto& location : spec.locations) {
+    auto parsed = parse_memcached_locations(location);
+    if (!parsed.ok()) throw spec.error("location", parsed.status().message());
+    servers.insert(servers.end(), parsed->begin(), parsed->end());
+  }
+  if (servers.empty()) {
+    throw spec.error("location",
+                     "the memcached backend needs its servers, e.g. location = "
+                     "[\"127.0.0.1:11211\"] or url = \"memcached://127.0.0.1:11211\"");
+  }
+  return servers;
+}
+
+std::shared_ptr<Backend> make_memcached(const BackendSpec& spec) {
+  spec.reject_unknown_options({"connect_timeout_ms", "timeout_ms", "pool_size", "pool_wait_ms",
+                               "server_failure_limit", "retry_timeout_s", "remove_failed_servers"});
+  MemcachedOptions o;
+  o.servers = servers_of(spec);
+  using std::chrono::milliseconds;
+  o.connect_timeout =
+      milliseconds(spec.integer_option("connect_timeout_ms", 1, 60'000).value_or(200));
+  o.timeout = milliseconds(spec.integer_option("timeout_ms", 1, 60'000).value_or(200));
+  o.pool_size = static_cast<unsigned>(spec.integer_option("pool_size", 1, 1024).value_or(8));
+  o.pool_wait = milliseconds(spec.integer_option("pool_wait_ms", 0, 60'000).value_or(200));
+  o.server_failure_limit =
+      static_cast<unsigned>(spec.integer_option("server_failure_limit", 1, 1000).value_or(2));
+  o.retry_timeout =
+      std::chrono::seconds(spec.integer_option("retry_timeout_s", 1, 3600).value_or(2));
+  o.remove_failed_servers = spec.bool_option("remove_failed_servers").value_or(true);
+  o.clock = spec.clock;
+  auto backend = make_memcached_backend(o);
+  if (!backend.ok()) throw spec.error("location", backend.status().message());
+  return std::move(backend).value();
+}
+
+}  // namespace
+
+void register_memcached_backends(BackendRegistry& registry) {
+  registry.add("memcached", make_memcached);
+}
+
+}  // namespace cachekit

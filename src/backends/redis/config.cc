@@ -1,0 +1,97 @@
+// The "redis" entry of the configuration registry: a [caches.<alias>] table (or a
+// redis://... url, or CACHEKIT_CACHE_URL) → RedisOptions.
+//
+// Several servers may be given as a list, as one string split on ',' or ';' (Django's
+// LOCATION rule, applied by the loader), or — since a url field is one string — as
+// "redis://primary,redis://replica". The split happens only in front of a scheme, so a
+// password holding a ',' still works there (and in a list item).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <string_view>
+
+#include "cachekit/backends/redis.h"
+#include "cachekit/caches.h"
+
+namespace cachekit {
+namespace {
+
+constexpr std::int64_t kMaxMs = 3'600'000;  // an hour: anything longer is a typo
+
+// True when `text` starts with "<scheme>://".
+bool starts_with_scheme(std::string_view text) {
+  auto end = text.find("://");
+  if (end == std::string_view::npos || end == 0) return false;
+  return std::all_of(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(end),
+                     [](char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; });
+}
+
+std::vector<std::string> split_servers(const std::vector<std::string>& locations) {
+  std::vector<std::string> out;
+  for (std::string_view location : locations) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < location.size(); ++i) {
+      if (location[i] != ',' && location[i] != ';') continue;
+      auto next = location.find_first_not_of(' ', i + 1);
+      if (next == std::string_view::npos || !starts_with_scheme(location.substr(next))) continue;
+      out.emplace_back(location.substr(start, i - start));
+      start = next;
+    }
+    out.emplace_back(location.substr(start));
+  }
+  return out;
+}
+
+std::chrono::milliseconds ms_option(const BackendSpec& spec, std::string_view name,
+                                    std::chrono::milliseconds fallback, std::int64_t min = 1) {
+  return std::chrono::milliseconds(
+      spec.integer_option(name, min, kMaxMs).value_or(fallback.count()));
+}
+
+std::shared_ptr<Backend> make_redis(const BackendSpec& spec) {
+  spec.reject_unknown_options({"connect_timeout_ms", "timeout_ms", "max_connections",
+                               "pool_timeout_ms", "retry_interval_ms", "failure_threshold",
+                               "namespace", "clear_scope", "wait_replicas", "wait_timeout_ms"});
+  if (spec.locations.empty()) {
+    throw spec.error("location",
+                     "the redis backend needs a server URL, e.g. location = "
+                     "\"redis://127.0.0.1:6379/0\" (more URLs add read replicas)");
+  }
+  RedisOptions o;
+  o.locations = split_servers(spec.locations);
+  o.connect_timeout = ms_option(spec, "connect_timeout_ms", o.connect_timeout);
+  o.timeout = ms_option(spec, "timeout_ms", o.timeout);
+  o.pool_timeout = ms_option(spec, "pool_timeout_ms", o.pool_timeout);
+  o.retry_interval = ms_option(spec, "retry_interval_ms", o.retry_interval, 0);
+  o.wait_timeout = ms_option(spec, "wait_timeout_ms", o.wait_timeout);
+  o.max_connections = static_cast<std::size_t>(
+      spec.integer_option("max_connections", 1, 100'000).value_or(o.max_connections));
+  o.failure_threshold = static_cast<unsigned>(
+      spec.integer_option("failure_threshold", 1, 1'000).value_or(o.failure_threshold));
+  o.wait_replicas =
+      static_cast<unsigned>(spec.integer_option("wait_replicas", 0, 1'000).value_or(0));
+  o.key_namespace = spec.string_option("namespace").value_or("");
+  o.clear_scope = spec.string_option("clear_scope").value_or("");
+  o.clock = spec.clock;
+  auto backend = make_redis_backend(std::move(o));
+  if (!backend.ok()) throw spec.error("location", backend.status().message());
+  return std::move(backend).value();
+}
+
+// url = "rediss://..." names a backend "rediss"; without this entry the user would read
+// "unknown backend" instead of why.
+std::shared_ptr<Backend> refuse_tls(const BackendSpec& spec) {
+  throw spec.error("url",
+                   "rediss:// (TLS) is not supported: hiredis 0.14 has no TLS; reach the server "
+                   "through a local TLS tunnel (e.g. stunnel) with redis://");
+}
+
+}  // namespace
+
+void register_redis_backends(BackendRegistry& registry) {
+  registry.add("redis", make_redis);
+  registry.add("rediss", refuse_tls);
+}
+
+}  // namespace cachekit

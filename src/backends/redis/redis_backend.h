@@ -1,0 +1,112 @@
+#pragma once
+// The Redis Backend class, shared by the files of the Redis backend (redis.cc: the key
+// operations; extras.cc: keys, clear, erase_pattern, locks, stats). Users see only
+// include/cachekit/backends/redis.h.
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "backends/redis/connection.h"
+#include "backends/redis/pool.h"
+#include "cachekit/backend.h"
+#include "cachekit/backends/redis.h"
+
+namespace cachekit::redis_detail {
+
+// A Lua script run by EVALSHA, with EVAL as the fallback when the server has not cached it
+// (after a restart or SCRIPT FLUSH).
+struct Script {
+  std::string_view sha1;
+  std::string_view source;
+};
+
+class RedisBackend final : public Backend {
+ public:
+  static Result<std::shared_ptr<RedisBackend>> make(RedisOptions options);
+
+  [[nodiscard]] const BackendInfo& info() const noexcept override { return info_; }
+  Result<std::optional<Bytes>> get(std::string_view key) override;
+  Status set(std::string_view key, std::string_view value, Expiry expiry) override;
+  Result<bool> add(std::string_view key, std::string_view value, Expiry expiry) override;
+  Result<bool> touch(std::string_view key, Expiry expiry) override;
+  Result<bool> erase(std::string_view key) override;
+  Result<std::int64_t> incr(std::string_view key, std::int64_t delta) override;
+  Status clear() override;
+  Result<Ttl> ttl(std::string_view key) override;
+  Result<bool> contains(std::string_view key) override;
+  Result<std::vector<std::optional<Bytes>>> get_many(
+      std::span<const std::string_view> keys) override;
+  Result<std::vector<std::size_t>> set_many(std::span<const KeyValue> items,
+                                            Expiry expiry) override;
+  Result<std::size_t> erase_many(std::span<const std::string_view> keys) override;
+  Result<std::vector<std::string>> keys(std::string_view pattern) override;
+  Result<StatPairs> stats() override;
+
+  Result<std::size_t> erase_pattern(std::string_view pattern);
+  Result<std::optional<std::string>> try_lock(std::string_view key, std::chrono::milliseconds ttl);
+  Result<bool> unlock(std::string_view key, std::string_view token);
+
+ private:
+  RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints);
+
+  template <class F>
+  using Outcome = std::invoke_result_t<F&, Connection&>;
+
+  // Runs `exchange` (build commands, send, read the replies) on a primary connection; then,
+  // when wait_replicas is set and the exchange succeeded, WAITs for the replicas.
+  template <class F>
+  Outcome<F> on_primary(F&& exchange) {
+    auto lease = pools_.front()->acquire();
+    if (!lease.ok()) return lease.status();
+    Outcome<F> result = exchange(**lease);
+    if (result.ok() && options_.wait_replicas > 0) wait_for_replicas(**lease);
+    return result;
+  }
+  // Runs a read on the next replica, falling back to the primary when it fails transiently.
+  template <class F>
+  Outcome<F> on_reader(F&& exchange) {
+    if (pools_.size() > 1) {
+      std::size_t n = next_replica_.fetch_add(1, std::memory_order_relaxed);
+      auto result = run_on(*pools_[1 + n % (pools_.size() - 1)], exchange);
+      if (result.ok() || !result.status().is_transient()) return result;
+    }
+    return run_on(*pools_.front(), exchange);
+  }
+  template <class F>
+  static Outcome<F> run_on(Pool& pool, F& exchange) {
+    auto lease = pool.acquire();
+    if (!lease.ok()) return lease.status();
+    return exchange(**lease);
+  }
+
+  void wait_for_replicas(Connection& connection);
+  // Milliseconds from now until `expiry` (<= 0: already expired), or nullopt for never.
+  [[nodiscard]] std::optional<std::int64_t> px(Expiry expiry) const;
+  // The glob that matches every key of this backend's namespace followed by `pattern`.
+  [[nodiscard]] std::string namespaced_glob(std::string_view pattern) const;
+  // SCAN over `glob` with UNLINK of each batch; how many keys were removed.
+  Result<std::size_t> scan_and_unlink(std::string_view glob);
+
+  RedisOptions options_;
+  const Clock* clock_;
+  BackendInfo info_;
+  std::vector<std::unique_ptr<Pool>> pools_;  // the primary first
+  std::atomic<std::size_t> next_replica_{0};
+};
+
+// Sends what the connection's buffer holds and reads one reply (an error reply → Status).
+Result<Reply> round_trip(Connection& connection);
+// EVALSHA, or EVAL when the server answers NOSCRIPT. The reply may be an error reply.
+Result<Reply> run_script(Connection& connection, const Script& script, std::string_view key_head,
+                         std::string_view key, std::string_view argument);
+// For replies of an unexpected type (a protocol mismatch).
+Status unexpected_reply(std::string_view where, std::string_view command, const redisReply& reply);
+
+}  // namespace cachekit::redis_detail

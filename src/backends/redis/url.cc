@@ -1,0 +1,219 @@
+// Redis URLs, following redis-py's grammar (which Django's LOCATION uses) with two
+// deliberate differences: anything not understood is refused instead of ignored — a
+// misspelt query parameter would otherwise silently connect to database 0 — and
+// "redis://secret@host" (userinfo without ':') is refused as ambiguous: some clients read it
+// as a password, others as a user name. Messages never contain the password.
+#include "backends/redis/url.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <charconv>
+#include <limits>
+#include <optional>
+
+namespace cachekit::redis_detail {
+namespace {
+
+constexpr std::string_view kExamples =
+    "expected redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket[?db=N]";
+
+// The URL for messages: whatever precedes the last '@' of the authority is replaced.
+std::string masked(std::string_view url) {
+  auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  auto start = scheme_end + 3;
+  auto authority_end = url.find('/', start);
+  auto at = url.substr(0, authority_end).rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(url);
+  auto colon = url.substr(start, at - start).find(':');
+  auto secret_start = colon == std::string_view::npos ? start : start + colon + 1;
+  return fmt::format("{}***{}", url.substr(0, secret_start), url.substr(at));
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    int high = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+    int low = high >= 0 ? hex_value(text[i + 2]) : -1;
+    if (low < 0) return std::nullopt;
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+std::optional<int> parse_int(std::string_view text, int min, int max) {
+  int value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) return {};
+  if (value < min || value > max) return {};
+  return value;
+}
+
+// Builds an Endpoint piece by piece; the first problem found is kept.
+class Parser {
+ public:
+  explicit Parser(std::string_view url) : url_(url) {}
+
+  Result<Endpoint> parse() {
+    if (!parse_parts()) return error_;
+    return endpoint_;
+  }
+
+ private:
+  bool parse_parts() {
+    auto scheme_end = url_.find("://");
+    if (scheme_end == std::string_view::npos) return fail(std::string(kExamples));
+    std::string scheme(url_.substr(0, scheme_end));
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme == "rediss") {
+      return fail(
+          "rediss:// (TLS) is not supported: hiredis 0.14 has no TLS; reach the server "
+          "through a local TLS tunnel (e.g. stunnel) with redis://");
+    }
+    if (scheme != "redis" && scheme != "unix") {
+      return fail(fmt::format("unsupported scheme \"{}\"; {}", scheme, kExamples));
+    }
+    std::string_view rest = url_.substr(scheme_end + 3);
+    if (rest.find('#') != std::string_view::npos) return fail("a fragment ('#') is not allowed");
+    auto query_start = rest.find('?');
+    std::string_view query =
+        query_start == std::string_view::npos ? std::string_view() : rest.substr(query_start + 1);
+    rest = rest.substr(0, query_start);
+    auto path_start = rest.find('/');
+    std::string_view authority = rest.substr(0, path_start);
+    std::string_view path =
+        path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+    if (!userinfo(authority)) return false;
+    bool ok = scheme == "unix" ? unix_socket(authority, path) : tcp(authority, path);
+    return ok && query_db(query);
+  }
+
+  // Records the problem; returns false so that callers can `return fail(...)`.
+  bool fail(std::string_view problem) {
+    error_ =
+        invalid_argument_error(fmt::format("invalid Redis URL \"{}\": {}", masked(url_), problem));
+    return false;
+  }
+
+  // Removes "[user]:password@" from the front of `authority`.
+  bool userinfo(std::string_view& authority) {
+    auto at = authority.rfind('@');
+    if (at == std::string_view::npos) return true;
+    std::string_view info = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    auto colon = info.find(':');
+    if (colon == std::string_view::npos) {
+      return fail(
+          "write redis://:password@host for a password, or redis://user:password@host for an "
+          "ACL user");
+    }
+    auto user = percent_decode(info.substr(0, colon));
+    auto password = percent_decode(info.substr(colon + 1));
+    if (!user || !password) {
+      return fail(
+          "bad percent-encoding in the user or password ('%' must be followed by two hex "
+          "digits)");
+    }
+    endpoint_.user = std::move(*user);
+    endpoint_.password = std::move(*password);
+    return true;
+  }
+
+  bool tcp(std::string_view authority, std::string_view path) {
+    std::string_view port;
+    if (authority.starts_with('[')) {  // [IPv6]:port
+      auto close = authority.find(']');
+      if (close == std::string_view::npos) return fail("unclosed '[' in the host");
+      endpoint_.host = std::string(authority.substr(1, close - 1));
+      std::string_view after = authority.substr(close + 1);
+      if (!after.empty() && !after.starts_with(':')) return fail("junk after ']'");
+      if (!after.empty()) port = after.substr(1);
+      if (!after.empty() && port.empty()) return fail("empty port after ':'");
+    } else {
+      auto colon = authority.find(':');
+      endpoint_.host = std::string(authority.substr(0, colon));
+      if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+      if (colon != std::string_view::npos && port.empty()) {
+        return fail("empty port after ':'");
+      }
+    }
+    if (endpoint_.host.empty()) return fail("missing host, e.g. redis://127.0.0.1:6379/0");
+    if (!port.empty()) {
+      auto value = parse_int(port, 1, 65535);
+      if (!value) return fail(fmt::format("the port must be 1-65535, got \"{}\"", port));
+      endpoint_.port = *value;
+    }
+    if (path.empty() || path == "/") return true;
+    return database(path.substr(1),
+                    fmt::format("the path must be a database number, got \"{}\"", path));
+  }
+
+  bool unix_socket(std::string_view authority, std::string_view path) {
+    if (!authority.empty()) {
+      return fail("a unix:// URL has no host; write unix:///path/to/socket");
+    }
+    if (path.size() < 2) return fail("missing socket path, e.g. unix:///run/redis.sock");
+    auto decoded = percent_decode(path);
+    if (!decoded) return fail("bad percent-encoding in the socket path");
+    endpoint_.socket_path = std::move(*decoded);
+    return true;
+  }
+
+  bool query_db(std::string_view query) {
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      std::string_view item = query.substr(0, amp);
+      query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+      if (!item.starts_with("db=")) {
+        return fail(fmt::format("unknown query parameter \"{}\"; only db=N is understood",
+                                item.substr(0, item.find('='))));
+      }
+      if (db_given_) return fail("the database is given twice");
+      if (!database(item.substr(3), "")) return false;
+    }
+    return true;
+  }
+
+  bool database(std::string_view text, std::string_view problem) {
+    auto value = parse_int(text, 0, std::numeric_limits<int>::max());
+    if (!value) {
+      return fail(problem.empty()
+                      ? fmt::format("the database must be a non-negative integer, got \"{}\"", text)
+                      : std::string(problem));
+    }
+    endpoint_.db = *value;
+    db_given_ = true;
+    return true;
+  }
+
+  std::string_view url_;
+  Endpoint endpoint_;
+  bool db_given_ = false;
+  Status error_;
+};
+
+}  // namespace
+
+std::string Endpoint::describe() const {
+  if (is_unix())
+    return db == 0 ? "unix:" + socket_path : fmt::format("unix:{}?db={}", socket_path, db);
+  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}/{}", host, port, db);
+  return fmt::format("{}:{}/{}", host, port, db);
+}
+
+Result<Endpoint> parse_url(std::string_view url) { return Parser(url).parse(); }
+
+}  // namespace cachekit::redis_detail

@@ -1,0 +1,109 @@
+// The configuration factories of the "sqlite" and "postgres" backends: BackendSpec (location
+// and options from the TOML file or a URL) → SqliteOptions / PostgresOptions.
+//
+// This file is compiled into the umbrella library (cachekit::cachekit), where BackendSpec and
+// the registry live, so that cachekit_sql itself never depends on the configuration layer.
+// As with the built-in backends, unknown or malformed options are refused at startup.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <limits>
+
+#include "cachekit/backends/sql.h"
+#include "cachekit/caches.h"
+
+namespace cachekit {
+namespace {
+
+constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kMaxUnsigned = std::numeric_limits<unsigned>::max();
+constexpr std::int64_t kMaxTimeoutMs = 3'600'000;  // an hour: longer is surely a mistake
+
+std::string one_location(const BackendSpec& spec, std::string_view example) {
+  if (spec.locations.size() != 1) {
+    throw spec.error("location", spec.locations.empty()
+                                     ? fmt::format("the {} backend needs a location, e.g. {}",
+                                                   spec.backend, example)
+                                     : fmt::format("the {} backend takes one location, got {}",
+                                                   spec.backend, spec.locations.size()));
+  }
+  return spec.locations.front();
+}
+
+// "sqlite:///abs/path" arrives as the path; a relative path is taken relative to the
+// configuration file's directory (as the file backend does), so a service started from another
+// working directory still opens the same database.
+std::filesystem::path sqlite_path(const BackendSpec& spec) {
+  std::filesystem::path path(one_location(spec, "location = \"/var/tmp/cachekit.db\""));
+  if (path == ":memory:") {
+    throw spec.error("location",
+                     "an in-memory SQLite database is private to one connection; give a file "
+                     "(or use the locmem backend)");
+  }
+  if (path.is_relative()) path = std::filesystem::path(spec.file).parent_path() / path;
+  std::error_code error;
+  auto absolute = std::filesystem::absolute(path, error);
+  return error ? path.lexically_normal() : absolute.lexically_normal();
+}
+
+// The options both engines share, read into either options struct.
+template <class Options>
+void read_common(const BackendSpec& spec, Options& options) {
+  if (auto table = spec.string_option("table")) options.table = *table;
+  if (auto n = spec.integer_option("max_entries", 0, kMaxInt64)) {
+    options.max_entries = static_cast<std::size_t>(*n);
+  }
+  if (auto n = spec.integer_option("cull_frequency", 0, kMaxUnsigned)) {
+    options.cull_frequency = static_cast<unsigned>(*n);
+  }
+  if (auto ms = spec.integer_option("timeout_ms", 1, kMaxTimeoutMs)) {
+    options.timeout = std::chrono::milliseconds(*ms);
+  }
+  if (auto n = spec.integer_option("max_connections", 1, 1024)) {
+    options.max_connections = static_cast<std::size_t>(*n);
+  }
+  options.clock = spec.clock;
+}
+
+template <class Make>
+std::shared_ptr<Backend> built(const BackendSpec& spec, Result<std::shared_ptr<Backend>> backend,
+                               Make field) {
+  if (!backend.ok()) throw spec.error(field(backend.status()), backend.status().message());
+  return std::move(backend).value();
+}
+
+std::shared_ptr<Backend> make_sqlite(const BackendSpec& spec) {
+  spec.reject_unknown_options(
+      {"table", "max_entries", "cull_frequency", "timeout_ms", "max_connections"});
+  SqliteOptions options;
+  options.path = sqlite_path(spec);
+  read_common(spec, options);
+  return built(spec, make_sqlite_backend(options), [](const Status& s) {
+    return s.message().find("table") != std::string::npos ? "options.table" : "location";
+  });
+}
+
+std::shared_ptr<Backend> make_postgres(const BackendSpec& spec) {
+  spec.reject_unknown_options({"table", "max_entries", "cull_frequency", "timeout_ms",
+                               "connect_timeout_ms", "max_connections", "unlogged"});
+  PostgresOptions options;
+  options.url = one_location(spec, "url = \"postgresql://user@host:5432/dbname\"");
+  read_common(spec, options);
+  options.connect_timeout = options.timeout;
+  if (auto ms = spec.integer_option("connect_timeout_ms", 1, kMaxTimeoutMs)) {
+    options.connect_timeout = std::chrono::milliseconds(*ms);
+  }
+  options.unlogged = spec.bool_option("unlogged").value_or(false);
+  return built(spec, make_postgres_backend(options), [](const Status& s) {
+    return s.message().find("table") != std::string::npos ? "options.table" : "location";
+  });
+}
+
+}  // namespace
+
+void register_sql_backends(BackendRegistry& registry) {
+  registry.add("sqlite", make_sqlite);
+  registry.add("postgres", make_postgres);
+}
+
+}  // namespace cachekit

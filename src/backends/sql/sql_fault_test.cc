@@ -1,0 +1,150 @@
+// The PostgreSQL engine when its server goes away, hangs or restarts, on a private cluster
+// (tests/support/postgres_server.h) so the shared test server is never disturbed.
+//
+// Time bounds are correctness here: with a 200 ms timeout, a call against a frozen server must
+// come back in well under a second, and a call against a stopped one (the port refuses) at
+// once. Service must resume after a restart with the same backend object.
+#include <cachekit/cache.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/sql/sql_test_support.h"
+#include "support/postgres_server.h"
+
+namespace cachekit {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+class PostgresFaultTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new testing::PostgresServer(testing::PostgresServer::start());
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    if (!server_->running()) server_->restart();
+    server_->resume();
+    PostgresOptions options;
+    options.url = server_->url();
+    options.table = sql_testing::unique_table("fault");
+    options.timeout = kTimeout;
+    options.connect_timeout = kTimeout;
+    options.max_connections = 4;
+    auto backend = make_postgres_backend(options);
+    ASSERT_TRUE(backend.ok()) << backend.status().to_string();
+    backend_ = *backend;
+    ASSERT_TRUE(create_cache_table(*backend_, false).ok());
+    cache_ = std::make_unique<Cache>(backend_, CacheOptions{.max_error_logs_per_second = 0});
+  }
+
+  // Runs `call` and returns how long it took.
+  template <class F>
+  static Clock::duration timed(F call) {
+    const auto start = Clock::now();
+    call();
+    return Clock::now() - start;
+  }
+
+  static constexpr std::chrono::milliseconds kTimeout{200};
+  static testing::PostgresServer* server_;
+  std::shared_ptr<Backend> backend_;
+  std::unique_ptr<Cache> cache_;
+};
+
+testing::PostgresServer* PostgresFaultTest::server_ = nullptr;
+
+TEST_F(PostgresFaultTest, AStoppedServerFailsFastAsUnavailable) {
+  ASSERT_TRUE(cache_->set("k", "v"));
+  server_->shutdown();
+  Result<std::optional<Bytes>> got = std::optional<Bytes>{};
+  auto took = timed([&] { got = cache_->strict().get("k"); });
+  EXPECT_EQ(got.code(), StatusCode::kUnavailable) << got.status().to_string();
+  EXPECT_LT(took, 100ms) << "a refused connection costs no timeout";
+  took = timed([&] { EXPECT_FALSE(cache_->get("k").has_value()); });  // fail-open: a miss
+  EXPECT_LT(took, 100ms);
+  EXPECT_FALSE(cache_->set("k", "v2"));
+  EXPECT_EQ(cache_->stats().errors, 2u);
+}
+
+TEST_F(PostgresFaultTest, AFrozenServerCostsAtMostTheTimeout) {
+  ASSERT_TRUE(cache_->set("k", "v"));
+  server_->pause();
+  for (int i = 0; i < 3; ++i) {  // an established connection, then new ones
+    Result<std::optional<Bytes>> got = std::optional<Bytes>{};
+    auto took = timed([&] { got = cache_->strict().get("k"); });
+    EXPECT_EQ(got.code(), StatusCode::kDeadlineExceeded) << got.status().to_string();
+    EXPECT_GE(took, kTimeout - 20ms);
+    EXPECT_LT(took, 700ms);
+  }
+  auto took = timed([&] { EXPECT_FALSE(cache_->set("k", "v2")); });
+  EXPECT_LT(took, 700ms);
+  server_->resume();
+  EXPECT_EQ(cache_->get("k"), "v") << "service resumes once the server answers again";
+}
+
+TEST_F(PostgresFaultTest, ServiceResumesAfterARestartWithoutANewBackend) {
+  // Several pooled connections, all of which the restart kills.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] { cache_->set("k" + std::to_string(t), "v"); });
+  }
+  for (auto& t : threads) t.join();
+  server_->shutdown();
+  EXPECT_FALSE(cache_->get("k0").has_value());
+  server_->restart();
+  // Stale pooled connections are noticed and replaced: no call fails after the restart.
+  for (int t = 0; t < 4; ++t) {
+    auto got = cache_->strict().get("k" + std::to_string(t));
+    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    EXPECT_EQ(*got, "v");
+  }
+  auto n = cache_->strict().set("n", "1");
+  EXPECT_TRUE(n.ok());
+  EXPECT_EQ(*cache_->strict().incr("n"), 2);
+}
+
+TEST_F(PostgresFaultTest, ServiceResumesAfterACrash) {
+  ASSERT_TRUE(cache_->set("k", "v"));
+  server_->kill();  // SIGKILL: connections reset, no goodbye from the server
+  auto took = timed([&] { EXPECT_FALSE(cache_->get("k").has_value()); });
+  EXPECT_LT(took, 700ms);
+  server_->restart();  // crash recovery
+  auto got = cache_->strict().get("k");
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  EXPECT_TRUE(cache_->set("k2", "v2"));
+  EXPECT_EQ(cache_->get("k2"), "v2");
+}
+
+TEST_F(PostgresFaultTest, AServerFrozenMidCallLeavesNoBrokenConnectionBehind) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&] {
+      while (!stop) errors += cache_->strict().set("busy", "v").ok() ? 0 : 1;
+    });
+  }
+  std::this_thread::sleep_for(50ms);
+  server_->pause();
+  std::this_thread::sleep_for(400ms);
+  server_->resume();
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_GT(errors.load(), 0) << "calls during the freeze time out";
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(cache_->strict().set("after", std::to_string(i)).ok()) << "call " << i;
+  }
+  EXPECT_EQ(cache_->get("after"), "9");
+}
+
+}  // namespace
+}  // namespace cachekit

@@ -1,0 +1,180 @@
+// Coalescing of concurrent misses. These tests' names contain "Concurrent" so that the TSan
+// build runs them. The handlers sleep briefly so that the other threads arrive while the
+// leader is still working — the sleep shapes the race, it does not wait for expiry.
+
+#include <gtest/gtest.h>
+
+#include <latch>
+#include <mutex>
+#include <thread>
+
+#include "cachekit/http/cache_control.h"
+#include "cachekit/http/page_cache.h"
+#include "http/http_test_util.h"
+
+namespace cachekit::http {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::ClockedCache;
+using testing::get;
+
+constexpr int kThreads = 8;
+
+// Runs `make_request(i)` through `page` from kThreads threads released together.
+std::vector<Response> race(const PageCache& page, const Handler& handler,
+                           const std::function<Request(int)>& make_request) {
+  std::vector<Response> responses(kThreads);
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      Request r = make_request(i);
+      start.arrive_and_wait();
+      try {
+        responses[static_cast<std::size_t>(i)] = page.serve(r, handler);
+      } catch (const std::exception&) {
+        responses[static_cast<std::size_t>(i)].status = -1;  // the thrown-at leader
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  return responses;
+}
+
+std::string cache_status(const Response& r) {
+  return std::string(r.headers.get("Cache-Status").value_or(""));
+}
+
+TEST(Coalescing, ConcurrentMissesCallTheHandlerOnce) {
+  ClockedCache store;
+  PageCache page({.cache = store.cache.get(), .clock = &store.clock});
+  std::atomic<int> calls{0};
+  Handler slow = [&calls](Request&) {
+    ++calls;
+    std::this_thread::sleep_for(milliseconds(200));
+    return Response::text(std::string(10000, 'b'));
+  };
+  auto responses = race(page, slow, [](int) { return get("/hot/"); });
+  EXPECT_EQ(calls.load(), 1);
+  int collapsed = 0;
+  for (const Response& r : responses) {
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.view(), std::string(10000, 'b'));
+    if (cache_status(r) == "cachekit; fwd=uri-miss; collapsed") ++collapsed;
+  }
+  EXPECT_GE(collapsed, 1);  // at least one waiter shared the leader's response
+  // The waiters share the leader's body bytes rather than copying them.
+  const char* body = nullptr;
+  for (const Response& r : responses) {
+    if (cache_status(r) != "cachekit; fwd=uri-miss; collapsed") continue;
+    if (body == nullptr) body = r.body.data();
+    EXPECT_EQ(r.body.data(), body);
+  }
+}
+
+TEST(Coalescing, ConcurrentPrivateResponsesAreNeverShared) {
+  ClockedCache store;
+  PageCache page({.cache = store.cache.get(), .clock = &store.clock});
+  std::atomic<int> calls{0};
+  Handler per_user = [&calls](Request& r) {
+    ++calls;
+    std::this_thread::sleep_for(milliseconds(100));
+    Response res = Response::text("account of " + r.cookie("user").value_or("?"));
+    res.headers.set("Cache-Control", "private");
+    return res;
+  };
+  auto responses = race(page, per_user, [](int i) {
+    return get("/account/", {{"Cookie", "user=u" + std::to_string(i)}});
+  });
+  EXPECT_EQ(calls.load(), kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_EQ(responses[static_cast<std::size_t>(i)].body.view(),
+              "account of u" + std::to_string(i));
+    EXPECT_EQ(cache_status(responses[static_cast<std::size_t>(i)]),
+              "cachekit; fwd=uri-miss; detail=private");
+  }
+}
+
+TEST(Coalescing, ConcurrentSetCookieAndAuthorizationResponsesAreNeverShared) {
+  ClockedCache store;
+  PageCache page({.cache = store.cache.get(), .clock = &store.clock});
+  std::atomic<int> calls{0};
+  Handler h = [&calls](Request& r) {
+    ++calls;
+    std::this_thread::sleep_for(milliseconds(100));
+    std::string who(r.headers.get("Authorization").value_or("anon"));
+    Response res = Response::text("for " + who);
+    if (who == "anon") res.headers.add("Set-Cookie", "csrftoken=" + std::to_string(calls.load()));
+    return res;
+  };
+  auto responses = race(page, h, [](int i) {
+    if (i % 2 == 0) return get("/mixed/");
+    return get("/mixed/", {{"Authorization", "Bearer t" + std::to_string(i)}});
+  });
+  EXPECT_EQ(calls.load(), kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    std::string who = i % 2 == 0 ? "anon" : "Bearer t" + std::to_string(i);
+    EXPECT_EQ(responses[static_cast<std::size_t>(i)].body.view(), "for " + who);
+  }
+}
+
+TEST(Coalescing, ConcurrentVaryMismatchRunsTheHandlerForOtherVariants) {
+  ClockedCache store;
+  PageCache page({.cache = store.cache.get(), .clock = &store.clock});
+  Handler h = [](Request& r) {
+    std::this_thread::sleep_for(milliseconds(100));
+    Response res =
+        Response::text("lang " + std::string(r.headers.get("Accept-Language").value_or("")));
+    patch_vary_headers(res, {"Accept-Language"});
+    return res;
+  };
+  auto responses = race(page, h, [](int i) {
+    return get("/intl/", {{"Accept-Language", i % 2 == 0 ? "en" : "fr"}});
+  });
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_EQ(responses[static_cast<std::size_t>(i)].body.view(),
+              i % 2 == 0 ? "lang en" : "lang fr");
+  }
+}
+
+TEST(Coalescing, ConcurrentWaitersRunTheHandlerWhenTheLeaderThrows) {
+  ClockedCache store;
+  PageCache page({.cache = store.cache.get(), .clock = &store.clock});
+  std::atomic<int> calls{0};
+  Handler h = [&calls](Request&) {
+    if (calls++ == 0) {
+      std::this_thread::sleep_for(milliseconds(150));
+      throw std::runtime_error("first call fails");
+    }
+    return Response::text("recovered");
+  };
+  auto responses = race(page, h, [](int) { return get("/flaky/"); });
+  int thrown = 0;
+  for (const Response& r : responses) {
+    if (r.status == -1) {
+      ++thrown;
+    } else {
+      EXPECT_EQ(r.body, "recovered");
+    }
+  }
+  EXPECT_EQ(thrown, 1);
+  EXPECT_GE(calls.load(), 2);
+}
+
+TEST(Coalescing, ConcurrentWaitIsBoundedByCoalesceWait) {
+  ClockedCache store;
+  PageCache page(
+      {.cache = store.cache.get(), .coalesce_wait = milliseconds(50), .clock = &store.clock});
+  std::atomic<int> calls{0};
+  Handler h = [&calls](Request&) {
+    if (calls++ == 0) std::this_thread::sleep_for(milliseconds(600));
+    return Response::text("x");
+  };
+  auto responses = race(page, h, [](int) { return get("/slow/"); });
+  for (const Response& r : responses) EXPECT_EQ(r.body, "x");
+  EXPECT_GE(calls.load(), 2);  // waiters gave up on the slow leader and ran the handler
+}
+
+}  // namespace
+}  // namespace cachekit::http

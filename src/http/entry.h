@@ -1,0 +1,48 @@
+#pragma once
+// A stored page: the bytes the page cache writes under a page key.
+//
+//   "CKP" 0x01                      magic + format version (a different version is a miss)
+//   i64 born_ms                     when the response was generated, on the PageCache clock
+//   i64 fresh_until_ms              when it stops being fresh
+//   u64 epoch                       the header list's epoch it was stored under
+//   u32 n, n bytes                  the request's values of the Vary headers (selecting_values)
+//   u32 status
+//   u32 count, count × (u32 n, name, u32 n, value)   the response's header fields, in order
+//   u64 n, n bytes                  the body — last, so a hit can view it in place
+//
+// Integers are little-endian. The body is written once (appended after the metadata) and,
+// on a hit, never copied: decode_entry() returns a Response whose body is a substr() of the
+// Bytes the cache returned — for the in-process store, the very memory the store holds. So a
+// hit allocates for the header fields only, nothing proportional to the body.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "cachekit/bytes.h"
+#include "cachekit/http/message.h"
+
+namespace cachekit::http::detail {
+
+struct EntryMeta {
+  std::int64_t born_ms = 0;
+  std::int64_t fresh_until_ms = 0;
+  std::uint64_t epoch = 0;
+  std::string selecting;  // selecting_values() of the request that produced it
+};
+
+struct Entry {
+  EntryMeta meta;
+  Response response;
+};
+
+std::string encode_entry(const EntryMeta& meta, const Response& response);
+// nullopt when `value` is not a well-formed entry of this version (a corrupt entry is a miss).
+std::optional<Entry> decode_entry(const Bytes& value);
+
+// The request's values of the headers named (CGI form), unambiguously encoded (presence and
+// length of each), so two requests select the same variant exactly when these are equal.
+std::string selecting_values(const Request& request, std::span<const std::string> names);
+
+}  // namespace cachekit::http::detail

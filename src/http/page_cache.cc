@@ -1,0 +1,286 @@
+// The page cache's read and write paths: lookup (header list → page → checks → a response
+// ready to send) and store (rules → patch → header list → page). serve.cc adds coalescing,
+// invalidate.cc deliberate expiry.
+//
+// Reading follows Django's FetchFromCacheMiddleware (the GET page, then for HEAD the HEAD
+// page) and then checks what Django trusts blindly: the entry's epoch against the header
+// list's (so invalidated variants stay dead), the selecting header values against the
+// request's (Django's md5 of values concatenated without separators is ambiguous), freshness
+// on our own clock (a store's expiry resolution may be coarser), and Authorization.
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+
+#include "cachekit/http/cache_control.h"
+#include "cachekit/http/cache_policy.h"
+#include "core/log.h"
+#include "http/entry.h"
+#include "http/header_list.h"
+#include "http/key_parts.h"
+#include "http/page_cache_impl.h"
+#include "http/text.h"
+
+namespace cachekit::http {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+std::int64_t ms_of(TimePoint t) { return t.time_since_epoch().count(); }
+
+std::int64_t whole_seconds(std::int64_t ms) { return ms <= 0 ? 0 : ms / 1000; }
+
+bool is_2xx(int status) { return status >= 200 && status < 300; }
+
+// A strong validator computed at store time when the handler gave none: a 128-bit XXH3 of
+// the body (not a security boundary — an ETag only has to change when the body does — and
+// an order of magnitude cheaper than Django's md5 on large pages).
+std::string body_etag(std::string_view body) {
+  XXH128_hash_t h = XXH3_128bits(body.data(), body.size());
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "\"%016llx%016llx\"", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return buf;
+}
+
+// Fields a cache must not store (RFC 9111 §3.1): Connection and what it lists, the other
+// hop-by-hop fields, proxy authentication. Age is regenerated on every hit.
+std::vector<std::string> unstored_fields(const Response& response) {
+  std::vector<std::string> out = {
+      "Connection", "Keep-Alive", "Proxy-Connection",   "Transfer-Encoding",         "TE",
+      "Trailer",    "Upgrade",    "Proxy-Authenticate", "Proxy-Authentication-Info", "Age"};
+  std::string connection = detail::joined(response.headers, "Connection");  // owns the views
+  for (std::string_view token : detail::split_list(connection)) out.emplace_back(token);
+  return out;
+}
+
+// The response as it goes into the store (without hop-by-hop fields). Copies header fields
+// only; the body Bytes is shared.
+Response storable_copy(const Response& response) {
+  Response copy;
+  copy.status = response.status;
+  copy.body = response.body;
+  std::vector<std::string> skip = unstored_fields(response);
+  // A plain loop variable, not a structured binding: clang 14 cannot capture those.
+  for (const Headers::Field& field : response.headers) {
+    bool skipped = std::any_of(skip.begin(), skip.end(),
+                               [&](const std::string& s) { return iequals(s, field.first); });
+    if (!skipped) copy.headers.add(field.first, field.second);
+  }
+  return copy;
+}
+
+// Date if absent, then Django's patch_response_headers with the entry's lifetime, except that a
+// response whose only freshness is s-maxage keeps it that way: adding max-age / Expires would let
+// browsers cache what the origin meant for shared caches only.
+void patch_as_stored(Response& response, milliseconds lifetime, const Clock& clock) {
+  // Date is the generation time a hit's Age is relative to (RFC 9110 §6.6.1); stamped now so
+  // a server adding Date at send time cannot make a replayed page look newly generated.
+  if (!response.headers.contains("Date")) {
+    response.headers.set("Date", format_http_date(clock.now()));
+  }
+  if (is_2xx(response.status) && !response.headers.contains("ETag")) {
+    response.headers.set("ETag", body_etag(response.body.view()));
+  }
+  auto directives = parse_cache_control(detail::joined(response.headers, "Cache-Control"));
+  auto has = [&](std::string_view n) {
+    return std::any_of(directives.begin(), directives.end(),
+                       [&](const CacheDirective& d) { return d.name == n; });
+  };
+  if (has("s-maxage") && !has("max-age")) return;
+  patch_response_headers(response, std::chrono::duration_cast<std::chrono::seconds>(lifetime),
+                         clock);
+}
+
+// The response a hit sends: Age, the Cache-Status member, the precondition result (304/412
+// for a 2xx entry), and for HEAD no body but the GET body's Content-Length.
+Response hit_response(const Request& request, detail::Entry entry, TimePoint now) {
+  Response response = std::move(entry.response);
+  if (is_2xx(response.status)) {
+    if (auto conditional = get_conditional_response(request, response)) {
+      response = std::move(*conditional);
+    }
+  }
+  if (request.method == "HEAD" && !response.body.empty()) {
+    if (!response.headers.contains("Content-Length")) {
+      response.headers.set("Content-Length", std::to_string(response.body.size()));
+    }
+    response.body = Bytes();
+  }
+  std::int64_t age = whole_seconds(ms_of(now) - entry.meta.born_ms);
+  std::int64_t ttl = whole_seconds(entry.meta.fresh_until_ms - ms_of(now));
+  response.headers.set("Age", std::to_string(age));
+  detail::append_cache_status(response, "cachekit; hit; ttl=" + std::to_string(ttl));
+  return response;
+}
+
+// An upstream Age (reverse-proxy mode) already used part of the lifetime (RFC 9111 §4.2.3).
+milliseconds initial_age(const Response& response) {
+  auto age = response.headers.get("Age");
+  if (!age) return milliseconds(0);
+  auto seconds = detail::parse_delta_seconds(detail::trim(*age));
+  return seconds ? std::chrono::seconds(std::min<std::int64_t>(*seconds, 1LL << 31))
+                 : milliseconds(0);
+}
+
+}  // namespace
+
+namespace detail {
+
+void append_cache_status(Response& response, std::string_view member) {
+  std::string value = joined(response.headers, "Cache-Status");
+  if (!value.empty()) value += ", ";
+  value += member;
+  response.headers.set("Cache-Status", std::move(value));
+}
+
+}  // namespace detail
+
+PageCache::Impl::Impl(PageCacheOptions o)
+    : options(std::move(o)),
+      clock(options.clock != nullptr ? options.clock : &SystemClock::instance()) {}
+
+PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
+  Lookup result;
+  result.uri = cache_uri(request, options.allowed_hosts);
+  if (!result.uri) return result;
+  std::string uri_md5 = md5_hex(*result.uri);  // once, for every key below
+  result.header_key = detail::header_key_for(options.key_prefix, uri_md5);
+  auto list = detail::read_header_list(cache(), result.header_key);
+  if (!list) return result;  // uri-miss
+  result.fwd = "miss";
+  std::string selecting = detail::selecting_values(request, list->names);
+  TimePoint now = this->now();
+  // Django's order: a HEAD is answered from the GET page first, then from a HEAD page.
+  for (std::string_view method : {std::string_view("GET"), std::string_view("HEAD")}) {
+    if (method == "HEAD" && request.method != "HEAD") break;
+    auto key = detail::page_key_for(options.key_prefix, method, uri_md5, request, list->names);
+    auto value = cache().get(key);
+    if (!value) continue;
+    auto entry = detail::decode_entry(*value);
+    if (!entry || entry->meta.epoch != list->epoch) continue;  // corrupt, or invalidated
+    if (entry->meta.selecting != selecting) {
+      result.fwd = "vary-miss";
+      continue;
+    }
+    if (entry->meta.fresh_until_ms <= ms_of(now)) {
+      result.fwd = "stale";
+      continue;
+    }
+    if (!authorization_allows(request, entry->response)) {
+      result.fwd = "request";
+      continue;
+    }
+    result.hit = hit_response(request, std::move(*entry), now);
+    return result;
+  }
+  return result;
+}
+
+PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response& response,
+                                               std::optional<std::string_view> fwd) const {
+  Stored stored;
+  auto uri = cache_uri(request, options.allowed_hosts);
+  if (!uri) {
+    stored.member = "cachekit; fwd=bypass; detail=invalid-host";
+    return stored;
+  }
+  std::string uri_md5 = md5_hex(*uri);
+  std::string header_key = detail::header_key_for(options.key_prefix, uri_md5);
+  // Re-read the list rather than reuse the lookup's: an invalidation may have deleted it
+  // while the handler ran, and reusing its epoch would bring the old variants back.
+  auto existing = detail::read_header_list(cache(), header_key);
+  stored.member = "cachekit; fwd=";
+  stored.member += fwd.value_or(existing ? "miss" : "uri-miss");
+  TimePoint now = this->now();
+  milliseconds age = initial_age(response);
+  StoreDecision decision =
+      storability(request, response, {options.page_timeout, options.default_timeout}, now);
+  if (decision.store && decision.lifetime <= age) decision = {false, "zero-lifetime", {}};
+  if (!decision.store) {
+    stored.member += "; detail=" + std::string(decision.reason);
+    return stored;
+  }
+  milliseconds remaining = decision.lifetime - age;
+  patch_as_stored(response, decision.lifetime, *clock);
+  detail::HeaderList list = detail::learn_header_list(
+      cache(), header_key, vary_header_list(response), existing, remaining, now);
+  detail::EntryMeta meta{ms_of(now) - age.count(), ms_of(now) + remaining.count(), list.epoch,
+                         detail::selecting_values(request, list.names)};
+  std::string page_key =
+      detail::page_key_for(options.key_prefix, request.method, uri_md5, request, list.names);
+  bool written =
+      cache().set(page_key, detail::encode_entry(meta, storable_copy(response)), remaining);
+  stored.shareable = true;
+  stored.selecting = std::move(meta.selecting);
+  stored.vary_names = std::move(list.names);
+  if (written) stored.member += "; stored; ttl=" + std::to_string(whole_seconds(remaining.count()));
+  return stored;
+}
+
+void PageCache::Impl::update_other(const Request& request, Response& response) const {
+  std::string member = "cachekit; fwd=method";
+  // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI.
+  if (is_unsafe_method(request.method) && response.status >= 200 && response.status < 400) {
+    auto uri = cache_uri(request, options.allowed_hosts);
+    if (uri && invalidate(*uri)) member += "; detail=invalidated";
+  }
+  detail::append_cache_status(response, member);
+}
+
+PageCache::PageCache(PageCacheOptions options) {
+  if (options.cache == nullptr) throw std::invalid_argument("PageCache: options.cache is null");
+  impl_ = std::make_unique<Impl>(std::move(options));
+}
+
+PageCache::~PageCache() = default;
+
+std::optional<Response> PageCache::fetch(const Request& request) const {
+  if (!is_cacheable_method(request.method)) return std::nullopt;
+  try {
+    return impl_->lookup(request).hit;
+  } catch (const std::exception& e) {  // nothing on a request path may throw (bad_alloc...)
+    cachekit::detail::logger()->error("page cache fetch failed: {}", e.what());
+    return std::nullopt;
+  }
+}
+
+void PageCache::update(const Request& request, Response& response) const {
+  try {
+    if (!is_cacheable_method(request.method)) return impl_->update_other(request, response);
+    auto stored = impl_->store(request, response, std::nullopt);
+    detail::append_cache_status(response, stored.member);
+  } catch (const std::exception& e) {
+    cachekit::detail::logger()->error("page cache update failed: {}", e.what());
+  }
+}
+
+bool PageCache::invalidate(std::string_view absolute_uri) const {
+  try {
+    return impl_->invalidate(absolute_uri);
+  } catch (const std::exception& e) {
+    cachekit::detail::logger()->error("page cache invalidate failed: {}", e.what());
+    return false;
+  }
+}
+
+std::size_t PageCache::invalidate_all() const {
+  try {
+    return impl_->invalidate_all();
+  } catch (const std::exception& e) {
+    cachekit::detail::logger()->error("page cache invalidate_all failed: {}", e.what());
+    return 0;
+  }
+}
+
+bool PageCache::fetch_is_local() const noexcept {
+  return !impl_->cache().backend_info().outlives_process;
+}
+
+const PageCacheOptions& PageCache::options() const noexcept { return impl_->options; }
+
+}  // namespace cachekit::http

@@ -1,0 +1,67 @@
+#pragma once
+// PageCache's insides, shared by page_cache.cc (lookup and store), serve.cc (the miss path
+// with coalescing) and invalidate.cc.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cachekit/http/cache_key.h"
+#include "cachekit/http/page_cache.h"
+#include "http/coalescer.h"
+
+namespace cachekit::http {
+
+struct PageCache::Impl {
+  explicit Impl(PageCacheOptions o);
+
+  // What a lookup found. `uri` is empty when the request cannot be keyed (bad Host/scheme).
+  struct Lookup {
+    std::optional<Response> hit;        // ready to send: Age, Cache-Status, 304/412, HEAD applied
+    std::string_view fwd = "uri-miss";  // why not a hit (RFC 9211 fwd)
+    std::optional<std::string> uri;
+    std::string header_key;
+  };
+  // What storing a handler's response did.
+  struct Stored {
+    bool shareable = false;  // the rules allowed storing (whether or not the write worked)
+    std::string member;      // this cache's Cache-Status member
+    std::vector<std::string> vary_names;
+    std::string selecting;
+  };
+
+  // GET/HEAD only; never throws.
+  [[nodiscard]] Lookup lookup(const Request& request) const;
+  // Applies the storage rules to a GET/HEAD response, patches and stores it. `fwd` is the
+  // lookup's verdict; nullopt: derive uri-miss / miss from the header list.
+  Stored store(const Request& request, Response& response,
+               std::optional<std::string_view> fwd) const;
+  // update() for a method that is not GET/HEAD: invalidation on success.
+  void update_other(const Request& request, Response& response) const;
+
+  Response serve_miss(Request& request, const Handler& handler, const Lookup& lookup) const;
+  Response lead(Request& request, const Handler& handler, const Lookup& lookup,
+                const std::string& flight_key, detail::Coalescer::Ticket ticket) const;
+  Response follow(Request& request, const Handler& handler, const Lookup& lookup,
+                  const detail::Coalescer::Ticket& ticket) const;
+  // The handler and store() without coalescing.
+  Response run(Request& request, const Handler& handler, std::string_view fwd) const;
+
+  bool invalidate(std::string_view uri) const;
+  std::size_t invalidate_all() const;
+
+  [[nodiscard]] TimePoint now() const noexcept { return clock->now(); }
+  [[nodiscard]] Cache& cache() const noexcept { return *options.cache; }
+
+  PageCacheOptions options;
+  const Clock* clock;
+  mutable detail::Coalescer coalescer;
+};
+
+namespace detail {
+// Appends `member` to the response's Cache-Status list (after any upstream caches' members).
+void append_cache_status(Response& response, std::string_view member);
+}  // namespace detail
+
+}  // namespace cachekit::http

@@ -1,0 +1,122 @@
+// The miss path: one handler call for concurrent misses of a page (coalescer.h explains the
+// protocol), then store().
+//
+// What a waiter may receive is decided by the same rules as a hit, because it IS a reuse of
+// a stored-quality response: the leader's response must have been storable (so never
+// private, no-store, Set-Cookie, Vary: *, or Authorization-dependent), the waiter's request
+// must select the same variant (its Vary header values equal the leader's), and a waiter
+// with Authorization only takes a public / s-maxage response. Anything else — and a leader
+// that threw or overran coalesce_wait — sends the waiter back to the cache and then to its
+// own handler call.
+
+#include <exception>
+
+#include "cachekit/http/cache_control.h"
+#include "cachekit/http/cache_policy.h"
+#include "http/entry.h"
+#include "http/page_cache_impl.h"
+
+namespace cachekit::http {
+
+namespace {
+
+bool usable_by(const Request& request, const detail::Outcome& outcome) {
+  return outcome.response && authorization_allows(request, *outcome.response) &&
+         detail::selecting_values(request, outcome.vary_names) == outcome.selecting;
+}
+
+}  // namespace
+
+Response PageCache::serve(Request& request, const Handler& handler) const {
+  if (!is_cacheable_method(request.method)) {
+    Response response = handler(request);
+    update(request, response);
+    return response;
+  }
+  Impl::Lookup found;
+  try {
+    found = impl_->lookup(request);
+  } catch (const std::exception&) {
+    found = Impl::Lookup{};  // fail open: a lookup that could not finish is a miss
+  }
+  if (found.hit) return std::move(*found.hit);
+  if (!found.uri) {
+    Response response = handler(request);
+    detail::append_cache_status(response, "cachekit; fwd=bypass; detail=invalid-host");
+    return response;
+  }
+  return impl_->serve_miss(request, handler, found);
+}
+
+Response PageCache::Impl::serve_miss(Request& request, const Handler& handler,
+                                     const Lookup& found) const {
+  std::string flight_key = request.method + ' ' + found.header_key;
+  if (options.coalesce_wait.count() <= 0 || coalescer.passing(flight_key, now())) {
+    return run(request, handler, found.fwd);
+  }
+  detail::Coalescer::Ticket ticket = coalescer.join(flight_key);
+  if (ticket.leader) return lead(request, handler, found, flight_key, std::move(ticket));
+  return follow(request, handler, found, ticket);
+}
+
+Response PageCache::Impl::lead(Request& request, const Handler& handler, const Lookup& found,
+                               const std::string& flight_key,
+                               detail::Coalescer::Ticket ticket) const {
+  detail::LeaderGuard guard(coalescer, flight_key, std::move(ticket));
+  // A flight for this page may have finished between our lookup and our join; its page is
+  // stored by now, so look once more before calling the handler again. (The guard tells our
+  // waiters to look too.)
+  Lookup again = lookup(request);
+  if (again.hit) return std::move(*again.hit);
+
+  Response response = handler(request);  // if it throws, the guard releases the waiters
+  Stored stored;
+  try {
+    stored = store(request, response, found.fwd);
+  } catch (const std::exception&) {
+    stored = Stored{false, "cachekit; fwd=" + std::string(found.fwd), {}, {}};
+  }
+  detail::Outcome outcome;
+  if (stored.shareable) {
+    outcome.response = response;  // header fields copied, body shared
+    outcome.vary_names = std::move(stored.vary_names);
+    outcome.selecting = std::move(stored.selecting);
+  } else {
+    coalescer.mark_passing(flight_key, now());
+  }
+  guard.publish(std::move(outcome));
+  detail::append_cache_status(response, stored.member);
+  return response;
+}
+
+Response PageCache::Impl::follow(Request& request, const Handler& handler, const Lookup& found,
+                                 const detail::Coalescer::Ticket& ticket) const {
+  std::optional<detail::Outcome> outcome = detail::Coalescer::wait(ticket, options.coalesce_wait);
+  if (outcome && usable_by(request, *outcome)) {
+    Response response = std::move(*outcome->response);
+    if (auto conditional = get_conditional_response(request, response)) {
+      response = std::move(*conditional);
+    }
+    detail::append_cache_status(response,
+                                "cachekit; fwd=" + std::string(found.fwd) + "; collapsed");
+    return response;
+  }
+  Lookup again = lookup(request);
+  if (again.hit) return std::move(*again.hit);
+  return run(request, handler, found.fwd);
+}
+
+Response PageCache::Impl::run(Request& request, const Handler& handler,
+                              std::string_view fwd) const {
+  Response response = handler(request);
+  Stored stored;
+  try {
+    stored = store(request, response, fwd);
+  } catch (const std::exception&) {
+    stored.member = "cachekit; fwd=" + std::string(fwd);
+  }
+  detail::append_cache_status(response, stored.member);
+  return response;
+}
+
+}  // namespace cachekit::http
