@@ -68,6 +68,11 @@ struct CacheOptions {
   Serializer serializer = Serializer::kJson;  // for structured typed values
   const Clock* clock = nullptr;               // nullptr: SystemClock; must outlive the Cache
   std::size_t max_error_logs_per_second = 5;  // failure logging budget (0: never log)
+  // zstd-compress values of at least this many bytes before storing them (0: off). Stored
+  // compressed values are plain zstd frames; decimal integers are never compressed, so incr and
+  // other clients' INCR keep working. Every process sharing a store should use the same setting.
+  std::size_t compress_min_bytes = 0;
+  int compress_level = 3;  // zstd level, 1 (fastest) to 19
 };
 
 struct CacheStats {
@@ -238,6 +243,9 @@ class Cache {
   Result<std::string> final_key(std::string_view key, Version version) const;
   Expiry expiry_for(Timeout timeout) const;
   Result<std::optional<Bytes>> strict_get(std::string_view key, Version version) const;
+  // The stored form of a value (nullopt: as given), and back (compress_min_bytes).
+  Result<std::optional<std::string>> encode_for_store(std::string_view value) const;
+  Result<Bytes> decode_stored(Bytes stored) const;
   Status strict_set(std::string_view key, std::string_view value, Timeout t, Version v);
   Result<bool> strict_add(std::string_view key, std::string_view value, Timeout t, Version v);
   Result<bool> strict_touch(std::string_view key, Timeout t, Version v);

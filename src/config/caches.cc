@@ -55,7 +55,8 @@ namespace {
 constexpr double kMaxTimeoutSeconds = 100.0 * 365.25 * 24 * 3600;
 constexpr char kUrlVariable[] = "CACHEKIT_CACHE_URL";
 constexpr std::string_view kKnownFields =
-    "backend, url, location, timeout, key_prefix, version, serializer, options";
+    "backend, url, location, timeout, key_prefix, version, serializer, compress_min_bytes, "
+    "compress_level, options";
 
 // One cache's settings once the TOML has been checked, before its backend exists.
 struct CacheSettings {
@@ -67,6 +68,8 @@ struct CacheSettings {
   std::string key_prefix;
   std::int64_t version = 1;
   Serializer serializer = Serializer::kJson;
+  std::size_t compress_min_bytes = 0;
+  int compress_level = 3;
 };
 
 struct Settings {
@@ -242,6 +245,19 @@ void apply_url(const Where& where, std::string_view url, CacheSettings& cache) {
   }
 }
 
+std::int64_t read_integer_in(const Where& where, std::string_view field, const toml::node& node,
+                             std::int64_t low, std::int64_t high) {
+  const auto* v = node.as_integer();
+  if (v == nullptr) {
+    where.fail(field, "expected an integer, got " + type_name(node) + line_of(node));
+  }
+  if (v->get() < low || v->get() > high) {
+    where.fail(field, fmt::format("must be between {} and {}, got {}{}", low, high, v->get(),
+                                  line_of(node)));
+  }
+  return v->get();
+}
+
 void apply_field(const Where& where, std::string_view field, const toml::node& node,
                  CacheSettings& cache) {
   if (field == "backend") {
@@ -260,6 +276,11 @@ void apply_field(const Where& where, std::string_view field, const toml::node& n
     cache.version = v->get();
   } else if (field == "serializer") {
     cache.serializer = read_serializer(where, node);
+  } else if (field == "compress_min_bytes") {
+    cache.compress_min_bytes =
+        static_cast<std::size_t>(read_integer_in(where, field, node, 0, std::int64_t{1} << 40));
+  } else if (field == "compress_level") {
+    cache.compress_level = static_cast<int>(read_integer_in(where, field, node, 1, 19));
   } else if (field == "options") {
     cache.options = read_options(where, node);
   } else if (field != "url") {  // url is applied last, once conflicts have been checked
@@ -417,6 +438,8 @@ BuiltCaches build(Settings settings, const Clock* clock, const BackendRegistry& 
     options.key_prefix = cache.key_prefix;
     options.version = cache.version;
     options.serializer = cache.serializer;
+    options.compress_min_bytes = cache.compress_min_bytes;
+    options.compress_level = cache.compress_level;
     options.clock = clock;
     built.caches.emplace(alias, std::make_unique<Cache>(backend, std::move(options)));
   }

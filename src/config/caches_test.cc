@@ -218,6 +218,23 @@ TEST_F(CachesTest, UnknownBackendListsTheKnownOnes) {
   EXPECT_THAT(e.what(), HasSubstr("dummy, file, locmem"));
 }
 
+TEST_F(CachesTest, CompressionSettingsReachTheCacheAndAreChecked) {
+  fs::path path = write("z.toml", R"(
+[caches.default]
+backend = "locmem"
+compress_min_bytes = 512
+compress_level = 9
+)");
+  Caches caches = Caches::from_file(path);
+  EXPECT_EQ(caches.default_cache().options().compress_min_bytes, 512u);
+  EXPECT_EQ(caches.default_cache().options().compress_level, 9);
+  auto e = refused("[caches.default]\nbackend = \"locmem\"\ncompress_level = 42\n", "default",
+                   "compress_level");
+  EXPECT_THAT(e.what(), HasSubstr("between 1 and 19, got 42"));
+  refused("[caches.default]\nbackend = \"locmem\"\ncompress_min_bytes = \"1k\"\n", "default",
+          "compress_min_bytes");
+}
+
 TEST_F(CachesTest, UnknownFieldIsNamed) {
   auto e = refused("[caches.default]\nbackend = \"locmem\"\ntiemout = 5\n", "default", "tiemout");
   EXPECT_THAT(e.what(), HasSubstr("unknown field (line 3)"));

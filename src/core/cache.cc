@@ -5,6 +5,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "core/compression.h"
 #include "core/log.h"
 
 namespace cachekit {
@@ -28,6 +29,9 @@ using detail::logger;
 bool is_expired_now(Timeout t) noexcept {
   return t.is_duration() && t.duration() <= std::chrono::milliseconds(0);
 }
+
+// The largest value a stored zstd frame may expand to (a corrupt header must not allocate more).
+constexpr std::size_t kMaxDecompressedBytes = std::size_t{1} << 30;
 
 }  // namespace
 
@@ -172,8 +176,23 @@ Result<std::optional<Bytes>> Cache::strict_get(std::string_view key, Version ver
   auto k = final_key(key, version);
   if (!k.ok()) return k.status();
   auto value = backend_->get(*k);
-  if (value.ok()) counters_->add(value->has_value() ? kHits : kMisses);
+  if (!value.ok()) return value;
+  if (value->has_value()) {
+    auto decoded = decode_stored(std::move(**value));
+    if (!decoded.ok()) return decoded.status();
+    *value = std::move(*decoded);
+  }
+  counters_->add(value->has_value() ? kHits : kMisses);
   return value;
+}
+
+Result<std::optional<std::string>> Cache::encode_for_store(std::string_view value) const {
+  return detail::compress_for_store(value, options_.compress_min_bytes, options_.compress_level);
+}
+
+Result<Bytes> Cache::decode_stored(Bytes stored) const {
+  if (options_.compress_min_bytes == 0 || !detail::is_zstd_frame(stored.view())) return stored;
+  return detail::decompress_stored(stored.view(), kMaxDecompressedBytes);
 }
 
 Status Cache::strict_set(std::string_view key, std::string_view value, Timeout t, Version v) {
@@ -181,7 +200,9 @@ Status Cache::strict_set(std::string_view key, std::string_view value, Timeout t
   if (!k.ok()) return k.status();
   counters_->add(kWrites);
   if (is_expired_now(t)) return backend_->erase(*k).status();
-  return backend_->set(*k, value, expiry_for(t));
+  auto encoded = encode_for_store(value);
+  if (!encoded.ok()) return encoded.status();
+  return backend_->set(*k, *encoded ? std::string_view(**encoded) : value, expiry_for(t));
 }
 
 Result<bool> Cache::strict_add(std::string_view key, std::string_view value, Timeout t, Version v) {
@@ -194,7 +215,9 @@ Result<bool> Cache::strict_add(std::string_view key, std::string_view value, Tim
     if (!exists.ok()) return exists.status();
     return !*exists;
   }
-  return backend_->add(*k, value, expiry_for(t));
+  auto encoded = encode_for_store(value);
+  if (!encoded.ok()) return encoded.status();
+  return backend_->add(*k, *encoded ? std::string_view(**encoded) : value, expiry_for(t));
 }
 
 Result<bool> Cache::strict_touch(std::string_view key, Timeout t, Version v) {
@@ -275,10 +298,14 @@ Result<std::unordered_map<std::string, Bytes>> Cache::strict_get_many(
   std::unordered_map<std::string, Bytes> out;
   std::uint64_t hits = 0;
   for (std::size_t i = 0; i < keys.size() && i < values->size(); ++i) {
-    if ((*values)[i]) {
-      out.insert_or_assign(std::string(keys[i]), std::move(*(*values)[i]));
-      ++hits;
+    if (!(*values)[i]) continue;
+    auto decoded = decode_stored(std::move(*(*values)[i]));
+    if (!decoded.ok()) {  // one corrupt entry is a miss for its key, not a failed batch
+      record_failure(decoded.status(), "get_many");
+      continue;
     }
+    out.insert_or_assign(std::string(keys[i]), std::move(*decoded));
+    ++hits;
   }
   counters_->add(kHits, hits);
   counters_->add(kMisses, keys.size() - hits);
@@ -301,9 +328,17 @@ Result<std::vector<std::string>> Cache::strict_set_many(
     if (!erased.ok()) return erased.status();
     return std::vector<std::string>{};
   }
+  std::vector<std::optional<std::string>> encoded(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    auto e = encode_for_store(items[i].second);
+    if (!e.ok()) return e.status();
+    encoded[i] = std::move(*e);
+  }
   std::vector<KeyValue> kvs;
   kvs.reserve(items.size());
-  for (std::size_t i = 0; i < items.size(); ++i) kvs.push_back({finals[i], items[i].second});
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    kvs.push_back({finals[i], encoded[i] ? std::string_view(*encoded[i]) : items[i].second});
+  }
   auto failed = backend_->set_many(kvs, expiry_for(t));
   if (!failed.ok()) return failed.status();
   std::vector<std::string> out;

@@ -180,5 +180,90 @@ TEST(Cache, TypedGetOfAnUnparsableIntegerIsAMiss) {
   EXPECT_EQ(cache.get<std::int64_t>("n"), 99999999999);
 }
 
+// ---- optional compression (compress_min_bytes) ----
+
+// The bytes the store holds under a caller's key (default prefix and version).
+std::string stored_form(Backend& backend, std::string_view key) {
+  auto v = backend.get(":1:" + std::string(key));
+  return v.ok() && v->has_value() ? std::string((*v)->view()) : "<missing>";
+}
+
+const std::string kZstdMagic("\x28\xB5\x2F\xFD", 4);
+
+TEST(Compression, LargeValuesAreStoredAsZstdFramesAndReadBackExactly) {
+  auto backend = make_locmem_backend();
+  Cache cache(backend, {.compress_min_bytes = 64});
+  std::string page(10'000, 'a');
+  for (std::size_t i = 0; i < page.size(); i += 7) page[i] = static_cast<char>('a' + i % 26);
+  ASSERT_TRUE(cache.set("page", page));
+  std::string stored = stored_form(*backend, "page");
+  EXPECT_EQ(stored.substr(0, 4), kZstdMagic);
+  EXPECT_LT(stored.size(), page.size() / 4);
+  EXPECT_EQ(cache.get("page")->view(), page);
+  ASSERT_TRUE(cache.add("page2", page));
+  EXPECT_EQ(stored_form(*backend, "page2").substr(0, 4), kZstdMagic);
+  EXPECT_EQ(cache.get("page2")->view(), page);
+}
+
+TEST(Compression, SmallIncompressibleAndIntegerValuesAreStoredAsGiven) {
+  auto backend = make_locmem_backend();
+  Cache cache(backend, {.compress_min_bytes = 8});
+  cache.set("small", "tiny");
+  EXPECT_EQ(stored_form(*backend, "small"), "tiny");
+  // Long enough, but a decimal integer: incr must keep working on the stored text.
+  cache.set("counter", "1000000000000");
+  EXPECT_EQ(stored_form(*backend, "counter"), "1000000000000");
+  EXPECT_EQ(*cache.incr("counter", 5), 1000000000005);
+  // Nothing to gain: kept as given.
+  std::string noise;
+  for (int i = 0; i < 64; ++i) noise += static_cast<char>((i * 73 + 41) % 251);
+  cache.set("noise", noise);
+  EXPECT_EQ(stored_form(*backend, "noise"), noise);
+  EXPECT_EQ(cache.get("noise")->view(), noise);
+}
+
+TEST(Compression, AValueThatLooksLikeAFrameComesBackByteForByte) {
+  auto backend = make_locmem_backend();
+  Cache cache(backend, {.compress_min_bytes = 1024});
+  std::string tricky = kZstdMagic + "not really zstd";
+  ASSERT_TRUE(cache.set("tricky", tricky));
+  EXPECT_EQ(cache.get("tricky")->view(), tricky);
+}
+
+TEST(Compression, BatchCallsCompressAndDecompressEachValue) {
+  auto backend = make_locmem_backend();
+  Cache cache(backend, {.compress_min_bytes = 16});
+  std::string big(4096, 'x');
+  std::vector<std::pair<std::string, std::string>> items{{"a", big}, {"b", "short"}};
+  EXPECT_TRUE(cache.set_many(items).empty());
+  EXPECT_EQ(stored_form(*backend, "a").substr(0, 4), kZstdMagic);
+  auto got = cache.get_many({"a", "b", "missing"});
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got.at("a").view(), big);
+  EXPECT_EQ(got.at("b").view(), "short");
+}
+
+TEST(Compression, ACorruptFrameIsAMissCountedAsAnErrorAndAStrictDataLoss) {
+  auto backend = make_locmem_backend();
+  Cache cache(backend, {.max_error_logs_per_second = 0, .compress_min_bytes = 16});
+  ASSERT_TRUE(cache.set("page", std::string(4096, 'x')));
+  std::string stored = stored_form(*backend, "page");
+  stored.resize(stored.size() - 3);  // truncated by another writer
+  ASSERT_TRUE(backend->set(":1:page", stored, Expiry::never()).ok());
+  EXPECT_FALSE(cache.get("page").has_value());
+  EXPECT_EQ(cache.stats().errors, 1u);
+  EXPECT_EQ(cache.strict().get("page").code(), StatusCode::kDataLoss);
+  EXPECT_TRUE(cache.get_many({"page"}).empty());
+  EXPECT_EQ(cache.stats().errors, 2u);
+}
+
+TEST(Compression, OffByDefaultSoStoredBytesAreTheCallersOwn) {
+  auto backend = make_locmem_backend();
+  Cache cache(backend);
+  std::string big(4096, 'x');
+  cache.set("page", big);
+  EXPECT_EQ(stored_form(*backend, "page"), big);
+}
+
 }  // namespace
 }  // namespace cachekit
