@@ -102,10 +102,11 @@ Result<Pool::Lease> Pool::connect(std::unique_lock<std::mutex>& lock, bool probe
   }
   --open_;
   std::vector<std::unique_ptr<Connection>> to_close;
+  // The probe is over whatever its outcome: a probe that could not connect never gets a
+  // Lease, so release() would never clear the flag and the breaker would stay open for good.
+  if (probe) probing_ = false;
   // An AUTH or SELECT refusal is a configuration error, not an outage: no trip.
-  if (connection.code() == StatusCode::kInvalidArgument) {
-    if (probe) probing_ = false;
-  } else {
+  if (connection.code() != StatusCode::kInvalidArgument) {
     record_failure_locked(std::chrono::steady_clock::now(), true, connection.status().message(),
                           to_close);
   }

@@ -128,6 +128,38 @@ TEST_F(RedisFault, RestartedServerIsUsedAgainByTheSameBackend) {
   EXPECT_EQ(s["pool.down"], "false");
 }
 
+// The outage outlasts retry_interval, so the breaker's first probe finds the port closed and
+// fails to connect; the server then comes back (empty) on the same port. The probe's failure
+// must re-arm the breaker, not leave it waiting forever for a probe that never reports back.
+TEST_F(RedisFault, FailedProbeConnectDoesNotKeepTheServerDownForever) {
+  ASSERT_TRUE(cache_->set("k", "v"));
+  server_.kill();
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(cache_->get("k").has_value());
+  // Wait out the interval, then let the probe fail against the dead port.
+  auto probe_due = Clock::now() + 300ms;
+  Result<std::optional<Bytes>> probe = std::optional<Bytes>();
+  while (Clock::now() < probe_due || probe.code() != StatusCode::kUnavailable ||
+         probe.status().message().find("marked down") != std::string::npos) {
+    probe = cache_->strict().get("k");
+    if (Clock::now() > probe_due + 3s) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(probe.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(probe.status().message(), ::testing::Not(HasSubstr("marked down")))
+      << "the probe must have tried to connect";
+  server_.restart();
+  auto deadline = Clock::now() + 3s;  // retry_interval is 200 ms
+  Status last;
+  while (Clock::now() < deadline) {
+    last = cache_->strict().set("k", "back");
+    if (last.ok()) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(last.ok()) << "still down after the restart: " << last.to_string();
+  EXPECT_EQ(cache_->get("k")->view(), "back");
+  EXPECT_EQ(stats()["pool.down"], "false");
+}
+
 TEST_F(RedisFault, RestartBetweenCallsCostsNoError) {
   // Pooled connections to the old process are noticed as closed before use.
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(cache_->set("k" + std::to_string(i), "v"));
