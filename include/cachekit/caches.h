@@ -54,6 +54,8 @@ struct BackendSpec {
   // The `options` table, as TOML-typed values rendered to text ("10000", "true", "\"x\"").
   std::map<std::string, std::string, std::less<>> options;
   const Clock* clock = nullptr;
+  // The cache's key_prefix: a shared store (Redis, SQL) scopes clear() to "<key_prefix>:".
+  std::string key_prefix{};
 
   // Typed option readers; they throw ConfigError naming `options.<name>` on a bad value.
   [[nodiscard]] std::optional<std::int64_t> integer_option(std::string_view name, std::int64_t min,

@@ -416,6 +416,9 @@ std::string sharing_key(const CacheSettings& cache) {
   for (const auto& l : cache.locations) key += '\0' + l;
   key += '\x01';
   for (const auto& [name, text] : cache.options) key += name + '\0' + text + '\0';
+  // A store shared with other data scopes clear() to its cache's key prefix, so caches with
+  // different prefixes need backend objects of their own.
+  key += '\x02' + cache.key_prefix;
   return key;
 }
 
@@ -429,7 +432,8 @@ BuiltCaches build(Settings settings, const Clock* clock, const BackendRegistry& 
   for (auto& [alias, cache] : settings.caches) {
     auto& backend = backends[sharing_key(cache)];
     if (!backend) {
-      BackendSpec spec{cache.origin, alias, cache.backend, cache.locations, cache.options, clock};
+      BackendSpec spec{cache.origin,  alias, cache.backend,   cache.locations,
+                       cache.options, clock, cache.key_prefix};
       backend = make_backend(spec, registry);
     }
     CacheOptions options;

@@ -60,10 +60,13 @@ struct RedisOptions {
   // applications (or test runs) can share one database without seeing each other.
   std::string key_namespace{};
   // A glob over (un-namespaced) keys: clear() then removes only the matching keys, by SCAN
-  // and UNLINK — e.g. "shop:*" for a cache whose key_prefix is "shop". Empty: clear()
-  // removes the namespace's keys when key_namespace is set, else FLUSHDB of the selected
-  // database (never FLUSHALL).
+  // and UNLINK — e.g. "shop:*" for a cache whose key_prefix is "shop" (a configuration file's
+  // key_prefix sets this for you). Empty: clear() removes the namespace's keys when
+  // key_namespace is set, else FLUSHDB of the selected database (never FLUSHALL).
   std::string clear_scope{};
+  // clear() runs FLUSHDB of the selected database whatever the scope: every key in that
+  // database goes, including other applications' keys. Off unless asked for.
+  bool clear_flushes_db = false;
   // After each write, wait for this many replicas to acknowledge it (WAIT, bounded by
   // wait_timeout) so that a read from a replica sees the write. 0: do not wait.
   unsigned wait_replicas = 0;

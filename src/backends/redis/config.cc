@@ -52,7 +52,8 @@ std::chrono::milliseconds ms_option(const BackendSpec& spec, std::string_view na
 std::shared_ptr<Backend> make_redis(const BackendSpec& spec) {
   spec.reject_unknown_options({"connect_timeout_ms", "timeout_ms", "max_connections",
                                "pool_timeout_ms", "retry_interval_ms", "failure_threshold",
-                               "namespace", "clear_scope", "wait_replicas", "wait_timeout_ms"});
+                               "namespace", "clear_scope", "clear_flushes_db", "wait_replicas",
+                               "wait_timeout_ms"});
   if (spec.locations.empty()) {
     throw spec.error("location",
                      "the redis backend needs a server URL, e.g. location = "
@@ -73,6 +74,12 @@ std::shared_ptr<Backend> make_redis(const BackendSpec& spec) {
       static_cast<unsigned>(spec.integer_option("wait_replicas", 0, 1'000).value_or(0));
   o.key_namespace = spec.string_option("namespace").value_or("");
   o.clear_scope = spec.string_option("clear_scope").value_or("");
+  // The cache's keys are "<key_prefix>:<version>:<key>": with a prefix, clear() removes only
+  // those, and leaves whatever else lives in the database.
+  if (o.clear_scope.empty() && !spec.key_prefix.empty()) {
+    o.clear_scope = escape_glob(spec.key_prefix) + ":*";
+  }
+  o.clear_flushes_db = spec.bool_option("clear_flushes_db").value_or(false);
   o.clock = spec.clock;
   auto backend = make_redis_backend(std::move(o));
   if (!backend.ok()) throw spec.error("location", backend.status().message());

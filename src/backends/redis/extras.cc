@@ -161,12 +161,19 @@ Result<std::size_t> RedisBackend::scan_and_unlink(std::string_view glob) {
   });
 }
 
-// Without a scope, the whole selected database goes (FLUSHDB, as Django does; ASYNC frees
-// the memory off the server's main thread), but never other databases (no FLUSHALL).
+// A scoped clear (a cache's key prefix, or a namespace) removes only its keys: the database
+// may hold other applications' data. Without a scope, or when clear_flushes_db asks for it,
+// the whole selected database goes (FLUSHDB, as Django does; ASYNC frees the memory off the
+// server's main thread), but never other databases (no FLUSHALL).
 Status RedisBackend::clear() {
+  if (options_.clear_flushes_db) return flush_db();
   if (!options_.clear_scope.empty())
     return scan_and_unlink(namespaced_glob(options_.clear_scope)).status();
   if (!options_.key_namespace.empty()) return scan_and_unlink(namespaced_glob("*")).status();
+  return flush_db();
+}
+
+Status RedisBackend::flush_db() {
   return on_primary([&](Connection& c) -> Result<bool> {
            c.out().command({"FLUSHDB", "ASYNC"});
            auto reply = round_trip(c);

@@ -93,6 +93,7 @@ class RedisBackend final : public Backend {
   [[nodiscard]] std::string namespaced_glob(std::string_view pattern) const;
   // SCAN over `glob` with UNLINK of each batch; how many keys were removed.
   Result<std::size_t> scan_and_unlink(std::string_view glob);
+  Status flush_db();
 
   RedisOptions options_;
   const Clock* clock_;

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <thread>
 
@@ -180,6 +181,40 @@ TEST(RedisPrivate, ClearWithoutAScopeFlushesOnlyItsOwnDatabase) {
   EXPECT_EQ(db4.calls("flushall"), 0);
 }
 
+// A cache configured with key_prefix = "shop" shares database 2 with other data: clear()
+// must remove the cache's keys only. It used to FLUSHDB and delete the other data too.
+TEST(RedisPrivate, ClearOfAPrefixedCacheKeepsOtherKeysInItsDatabase) {
+  ServerProcess server = testing::start_private_redis();
+  auto caches = Caches::from_toml("[caches.default]\nbackend = \"redis\"\nlocation = \"" +
+                                      testing::url_of(server, 2) + "\"\nkey_prefix = \"sh*p\"\n",
+                                  "caches.toml");
+  Cache& cache = caches.default_cache();
+  ASSERT_TRUE(cache.set("hello", "world"));
+  RawRedis raw("127.0.0.1", server.port(), 2);
+  raw.command({"SET", "foreign", "keep"});
+  raw.command({"SET", "shop:1:hello", "keep: another prefix that the glob * would match"});
+  ASSERT_TRUE(cache.strict().clear().ok());
+  EXPECT_FALSE(cache.get("hello").has_value());
+  EXPECT_EQ(raw.command({"GET", "foreign"}).str, "keep");
+  EXPECT_EQ(raw.command({"EXISTS", "shop:1:hello"}).integer, 1);
+  EXPECT_EQ(raw.calls("flushdb"), 0);
+}
+
+TEST(RedisPrivate, ClearFlushesTheDatabaseOnlyWhenAskedTo) {
+  ServerProcess server = testing::start_private_redis();
+  auto caches = Caches::from_toml(
+      "[caches.default]\nbackend = \"redis\"\nlocation = \"" + testing::url_of(server, 2) +
+          "\"\nkey_prefix = \"shop\"\noptions = { clear_flushes_db = true }\n",
+      "caches.toml");
+  Cache& cache = caches.default_cache();
+  ASSERT_TRUE(cache.set("hello", "world"));
+  RawRedis raw("127.0.0.1", server.port(), 2);
+  raw.command({"SET", "foreign", "gone"});
+  ASSERT_TRUE(cache.strict().clear().ok());
+  EXPECT_EQ(raw.command({"DBSIZE"}).integer, 0);
+  EXPECT_EQ(raw.calls("flushdb"), 1);
+}
+
 TEST(RedisPrivate, PatternScansTakeFewRoundTripsAndNeverUseKeys) {
   ServerProcess server = testing::start_private_redis();
   auto backend = backend_for({.locations = {testing::url_of(server)}});
@@ -315,6 +350,34 @@ TEST(RedisCli, KeysTtlDeleteIncrStatsAndClearWork) {
   EXPECT_EQ(raw.command({"DBSIZE"}).integer, 0);
   server.kill();
   EXPECT_EQ(run_cli(url, "get n").code, 3);  // the store failed: reported, not a miss
+}
+
+// The same through the command-line tool, with a configuration file.
+TEST(RedisCli, ClearWithAKeyPrefixLeavesForeignKeys) {
+  ServerProcess server = testing::start_private_redis();
+  std::string config = ::testing::TempDir() + "redis-clear-" + std::to_string(::getpid()) + ".toml";
+  {
+    std::FILE* f = std::fopen(config.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::string text = "[caches.default]\nbackend = \"redis\"\nlocation = \"" +
+                       testing::url_of(server, 2) + "\"\nkey_prefix = \"shop\"\n";
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+  }
+  auto cli = [&](const std::string& args) {
+    std::string command = "env -u CACHEKIT_CACHE_URL '" + std::string(CACHEKIT_CLI_PATH) +
+                          "' --config '" + config + "' " + args + " >/dev/null 2>&1";
+    int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(cli("set hello world"), 0);
+  RawRedis raw("127.0.0.1", server.port(), 2);
+  raw.command({"SET", "foreign", "keep"});
+  EXPECT_EQ(raw.command({"EXISTS", "shop:1:hello"}).integer, 1);
+  EXPECT_EQ(cli("clear"), 0);
+  EXPECT_EQ(raw.command({"EXISTS", "shop:1:hello"}).integer, 0);
+  EXPECT_EQ(raw.command({"GET", "foreign"}).str, "keep");
+  std::remove(config.c_str());
 }
 #endif
 

@@ -215,7 +215,7 @@ TEST(RedisConfig, RefusesUnknownOptionsAndBadValues) {
             "caches.toml: cache 'default': field 'options.timeout': unknown option for the redis "
             "backend; the known options are connect_timeout_ms, timeout_ms, max_connections, "
             "pool_timeout_ms, retry_interval_ms, failure_threshold, namespace, clear_scope, "
-            "wait_replicas, wait_timeout_ms");
+            "clear_flushes_db, wait_replicas, wait_timeout_ms");
   EXPECT_EQ(config_error("[caches.default]\nbackend = \"redis\"\nlocation = \"redis://h\"\n"
                          "options = { timeout_ms = 0 }"),
             "caches.toml: cache 'default': field 'options.timeout_ms': must be between 1 and "
