@@ -25,7 +25,9 @@
 // backend checks its size. Above max_entries, expired rows go first, then the entries
 // closest to expiry (never-expiring entries last; ties: least recently written first) —
 // never key order (Django's quirk), and without turning reads into writes as LRU would.
-// clear() empties only this cache's table.
+// clear() deletes only this cache's rows: those whose key starts with clear_prefix (a
+// configuration file sets it to "<key_prefix>:", so caches with different prefixes can share a
+// table), or every row of the table when clear_prefix is empty.
 //
 // Connections: each backend has a bounded pool (max_connections) shared by its threads; a
 // connection is used by one thread at a time. SQLite connections run in WAL mode with a busy
@@ -63,6 +65,7 @@ struct SqliteOptions {
   std::chrono::milliseconds timeout{1000};  // the most a call waits (pool, locks held elsewhere)
   std::size_t max_connections = 4;          // open connections at most (readers run in parallel)
   const Clock* clock = nullptr;             // nullptr: SystemClock
+  std::string clear_prefix{};               // clear() deletes only keys starting with this
 };
 
 struct PostgresOptions {
@@ -78,6 +81,7 @@ struct PostgresOptions {
   bool unlogged = false;  // createcachetable makes an UNLOGGED table (faster writes; emptied
                           // after a crash; not replicated)
   const Clock* clock = nullptr;
+  std::string clear_prefix{};  // clear() deletes only keys starting with this; "": every row
 };
 
 // Neither factory touches the database: a cache whose database is down at startup still

@@ -175,7 +175,10 @@ Result<std::int64_t> SqlBackend::classify_failed_incr(std::string_view key, std:
   return *sum;
 }
 
-Status SqlBackend::clear() { return run(statements_[kClear], {}); }
+Status SqlBackend::clear() {
+  if (settings_.clear_prefix.empty()) return run(statements_[kClear], {});
+  return clear_prefix(settings_.clear_prefix);
+}
 
 Result<Ttl> SqlBackend::ttl(std::string_view key) {
   const std::int64_t now = now_ms();

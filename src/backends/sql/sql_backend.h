@@ -27,6 +27,7 @@ struct SqlSettings {
   std::chrono::milliseconds timeout{1000};
   std::size_t max_connections = 4;
   const Clock* clock = nullptr;
+  std::string clear_prefix{};  // "": clear() empties the table
 };
 
 // Rows deleted by one cleanup or cull statement at most, so that no single statement holds
@@ -77,6 +78,7 @@ class SqlBackend final : public Backend {
   Result<std::int64_t> delete_batches(StatementId id, std::span<const Param> params,
                                       std::int64_t wanted);
   Result<std::int64_t> shrink(std::int64_t count, std::int64_t incoming);
+  Status clear_prefix(std::string_view prefix);
 
   std::unique_ptr<Engine> engine_;
   SqlSettings settings_;

@@ -139,3 +139,28 @@ TEST_F(CreateCacheTableCommand, AnUnreachableDatabaseFailsTheCommand) {
 }
 
 }  // namespace
+
+// Two caches share one SQLite table under different key prefixes: `cachekit clear` on one
+// must leave the other's entries (it used to empty the table).
+TEST(SqlClearCommand, ClearOfAPrefixedCacheLeavesTheOtherPrefixInTheSharedTable) {
+  ::unsetenv("CACHEKIT_CONFIG");
+  ::unsetenv("CACHEKIT_CACHE_URL");
+  cachekit::sql_testing::ScratchDir scratch;
+  const fs::path config = scratch.path() / "cachekit.toml";
+  std::ofstream(config) << "[caches.default]\nbackend = \"sqlite\"\nlocation = \"cache.db\"\n"
+                        << "key_prefix = \"shop\"\n\n"
+                        << "[caches.blog]\nbackend = \"sqlite\"\nlocation = \"cache.db\"\n"
+                        << "key_prefix = \"blog\"\n";
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--config", config.string()});
+    return run(scratch.path(), std::move(args));
+  };
+  ASSERT_EQ(cli({"createcachetable"}).code, 0);
+  ASSERT_EQ(cli({"set", "hello", "world"}).code, 0);
+  ASSERT_EQ(cli({"--cache", "blog", "set", "post", "kept"}).code, 0);
+  ASSERT_EQ(cli({"clear"}).code, 0);
+  EXPECT_EQ(cli({"get", "hello"}).code, 1);  // a miss
+  Outcome kept = cli({"--cache", "blog", "get", "post"});
+  EXPECT_EQ(kept.code, 0) << kept.err;
+  EXPECT_EQ(kept.out, "kept");
+}

@@ -63,6 +63,8 @@ void read_common(const BackendSpec& spec, Options& options) {
     options.max_connections = static_cast<std::size_t>(*n);
   }
   options.clock = spec.clock;
+  // Keys are "<key_prefix>:<version>:<key>"; caches with other prefixes may share the table.
+  if (!spec.key_prefix.empty()) options.clear_prefix = spec.key_prefix + ":";
 }
 
 template <class Make>

@@ -82,6 +82,42 @@ TEST(SqlConfig, PostgresqlUrlsChooseThePostgresBackend) {
   EXPECT_EQ(stat(cache, "max_connections"), "3");
 }
 
+// Two caches with different key prefixes share one table; clearing one used to empty the
+// whole table and so the other cache too. The prefixes hold LIKE's metacharacters ('_', '%')
+// and a non-ASCII letter, which must all be taken literally.
+void expect_clear_keeps_the_other_prefix(const std::string& location_line) {
+  const std::string table = sql_testing::unique_table("clear prefix");
+  auto cache_table = [&](std::string_view alias, std::string_view prefix) {
+    return "[caches." + std::string(alias) + "]\n" + location_line + "key_prefix = \"" +
+           std::string(prefix) + "\"\noptions = { table = \"" + table + "\" }\n";
+  };
+  auto caches = Caches::from_toml(cache_table("default", "a_b%é") + cache_table("other", "axb%é") +
+                                      cache_table("third", "a_b%éz"),
+                                  "test.toml");
+  ASSERT_TRUE(create_cache_table(caches["default"].backend(), false).ok());
+  Cache& mine = caches["default"];
+  ASSERT_TRUE(mine.set("k", "mine"));
+  ASSERT_TRUE(caches["other"].set("k", "other"));
+  ASSERT_TRUE(caches["third"].set("k", "third"));
+  ASSERT_TRUE(mine.strict().clear().ok());
+  EXPECT_FALSE(mine.get("k").has_value());
+  EXPECT_EQ(caches["other"].get("k"), "other");
+  EXPECT_EQ(caches["third"].get("k"), "third");
+  ASSERT_TRUE(caches["other"].strict().clear().ok());
+  EXPECT_FALSE(caches["other"].get("k").has_value());
+  EXPECT_EQ(caches["third"].get("k"), "third");
+}
+
+TEST(SqlConfig, SqliteClearRemovesOnlyItsKeyPrefix) {
+  sql_testing::ScratchDir scratch;
+  expect_clear_keeps_the_other_prefix("backend = \"sqlite\"\nlocation = \"" +
+                                      (scratch.path() / "shared.db").string() + "\"\n");
+}
+
+TEST(SqlConfig, PostgresClearRemovesOnlyItsKeyPrefix) {
+  expect_clear_keeps_the_other_prefix("url = \"" + sql_testing::postgres_url() + "\"\n");
+}
+
 TEST(SqlConfig, TheLocationShownNeverIncludesThePassword) {
   PostgresOptions options;
   options.url = "postgresql://app:s3cret@127.0.0.1:1/shop";

@@ -126,6 +126,22 @@ std::string prefix_bound(std::string prefix) {
 
 }  // namespace
 
+// Deletes the rows whose key starts with `prefix`. The upper bound comes from the prefix's
+// ASCII head (a bound made by bumping a UTF-8 byte may not be valid text, which PostgreSQL
+// refuses); substr() over the whole prefix, counted in characters as both engines count
+// them, makes the match exact.
+Status SqlBackend::clear_prefix(std::string_view prefix) {
+  const std::string upper = prefix_bound(literal_prefix(escape_glob(prefix)));
+  const auto characters = std::count_if(prefix.begin(), prefix.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  });
+  std::vector<Param> params{Param::text(prefix), Param::integer(characters)};
+  if (!upper.empty()) params.push_back(Param::text(upper));
+  const Statement statement =
+      clear_prefix_statement(engine_->dialect(), settings_.table, !upper.empty());
+  return run(statement, params);
+}
+
 // The glob's literal prefix becomes an index range scan (both engines compare keys bytewise);
 // the rest of the glob is matched here with glob_match, exactly as the other backends match
 // it, instead of being translated to LIKE or GLOB with their different escaping rules.

@@ -357,8 +357,9 @@ Result<std::shared_ptr<Backend>> make_sqlite_backend(const SqliteOptions& option
   if (options.max_connections == 0) {
     return invalid_argument_error("sqlite: max_connections must be at least 1");
   }
-  sql::SqlSettings settings{options.table,   options.max_entries,     options.cull_frequency,
-                            options.timeout, options.max_connections, options.clock};
+  sql::SqlSettings settings{options.table,       options.max_entries,     options.cull_frequency,
+                            options.timeout,     options.max_connections, options.clock,
+                            options.clear_prefix};
   return std::shared_ptr<Backend>(std::make_shared<sql::SqlBackend>(
       std::make_unique<sql::SqliteEngine>(options), std::move(settings)));
 }

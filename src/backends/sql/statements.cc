@@ -120,6 +120,17 @@ Statement keys_statement(const Dialect& d, std::string_view table, bool bounded)
           false, true};
 }
 
+// The range (key >= prefix, below the bound) lets both engines use the primary-key index; the
+// substr() comparison is the exact test, so no LIKE metacharacter or case folding can widen it.
+Statement clear_prefix_statement(const Dialect& d, std::string_view table, bool bounded) {
+  return {
+      -1,
+      fmt::format("DELETE FROM {} WHERE key >= {}{} AND substr(key, 1, CAST({} AS INTEGER)) = {}",
+                  quote_identifier(table), d.p(1), bounded ? " AND key < " + d.p(3) : "", d.p(2),
+                  d.p(1)),
+      true, true, false};
+}
+
 std::string create_table_sql(const Dialect& d, std::string_view table) {
   return fmt::format(
       "{} IF NOT EXISTS {} (\n"

@@ -46,6 +46,9 @@ inline constexpr std::size_t kMaxBatch = 500;
 [[nodiscard]] Statement set_many_statement(const Dialect& d, std::string_view table, std::size_t n);
 // lowest key $1, now $2 [, key upper bound $3] → key
 [[nodiscard]] Statement keys_statement(const Dialect& d, std::string_view table, bool bounded);
+// prefix $1, its length in characters $2 [, key upper bound $3]: deletes the prefix's rows
+[[nodiscard]] Statement clear_prefix_statement(const Dialect& d, std::string_view table,
+                                               bool bounded);
 
 // CREATE TABLE IF NOT EXISTS … ; CREATE INDEX IF NOT EXISTS … ;
 [[nodiscard]] std::string create_table_sql(const Dialect& d, std::string_view table);
