@@ -3,6 +3,7 @@
 // batched removal of expired rows, the culling order, keys(), stats() and batches.
 #include <cachekit/cache.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <limits>
@@ -329,6 +330,27 @@ TEST_P(SqlBackendTest, AnExpiryInThePastRemovesTheKey) {
 INSTANTIATE_TEST_SUITE_P(Engines, SqlBackendTest,
                          ::testing::Values(Engine::kSqlite, Engine::kPostgres),
                          [](const auto& info) { return sql_testing::engine_name(info.param); });
+
+// A cache file holds whatever the application caches (sessions, rendered pages with user
+// data): it, and its WAL and shared-memory files, must be readable by the owner only, even
+// under the usual umask 022 (they used to be created 0644).
+TEST(SqliteFiles, DatabaseWalAndShmFilesAreCreatedOwnerOnly) {
+  sql_testing::ScratchDir scratch;
+  const mode_t previous = ::umask(022);
+  SqliteOptions options;
+  options.path = scratch.path() / "private.db";
+  auto backend = make_sqlite_backend(options);
+  ASSERT_TRUE(backend.ok()) << backend.status().to_string();
+  ASSERT_TRUE(create_cache_table(**backend, false).ok());
+  ASSERT_TRUE((*backend)->set("k", "v", Expiry::never()).ok());
+  ::umask(previous);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    const std::string file = options.path.string() + suffix;
+    struct stat info {};
+    ASSERT_EQ(::stat(file.c_str(), &info), 0) << file << " was not created";
+    EXPECT_EQ(info.st_mode & 0777, 0600u) << file;
+  }
+}
 
 }  // namespace
 }  // namespace cachekit

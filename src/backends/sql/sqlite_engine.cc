@@ -15,13 +15,17 @@
 // thread per connection at a time, so SQLite's per-connection mutex would be pure overhead.
 // Each connection prepares the backend's fixed statements once (SQLITE_PREPARE_PERSISTENT) and
 // keeps a few of the variable-length batch statements.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -168,7 +172,23 @@ class SqliteEngine final : public Engine {
   WriterTurn writer_turn_;
 };
 
+// SQLite creates a missing database file with mode 0644 (less the umask), and gives its -wal
+// and -shm files the database file's mode. A cache holds application data (sessions, pages
+// rendered for a user), so the file is created here first, owner-only, with O_EXCL so that an
+// existing file (and the mode its owner chose) is left alone. Changing the umask instead
+// would affect every thread of the process.
+static Status create_owner_only(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return {};
+  }
+  if (errno == EEXIST) return {};
+  return unavailable_error(fmt::format("sqlite: cannot create {}: {}", path, std::strerror(errno)));
+}
+
 Result<std::unique_ptr<Connection>> SqliteEngine::connect(Deadline deadline) {
+  if (Status s = create_owner_only(path_); !s.ok()) return s;
   sqlite3* db = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(path_.c_str(), &db, flags, nullptr);
