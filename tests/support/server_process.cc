@@ -116,6 +116,19 @@ void ServerProcess::kill() {
   pid_ = -1;
 }
 
+void ServerProcess::terminate() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGCONT);  // a frozen server cannot shut down
+  ::kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int status = 0;
+  while (::waitpid(pid_, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) return kill();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  pid_ = -1;
+}
+
 void ServerProcess::stop() {
   if (pid_ > 0) ::kill(pid_, SIGSTOP);
 }

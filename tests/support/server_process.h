@@ -6,6 +6,7 @@
 //   redis.stop();     // SIGSTOP: connections are accepted by the kernel, nothing answers
 //   redis.resume();   // SIGCONT
 //   redis.kill();     // SIGKILL: gone, the port refuses connections
+//   redis.terminate();  // SIGTERM, waited for: the server's clean shutdown
 //   redis.restart();  // the same command on the same port, waited for
 //
 // "{port}" in the arguments is replaced by a free loopback port chosen at start. The
@@ -37,10 +38,11 @@ class ServerProcess {
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
 
-  void kill();     // SIGKILL and reap; no-op if not running
-  void stop();     // SIGSTOP
-  void resume();   // SIGCONT
-  void restart();  // kill() if running, then spawn again on the same port and wait
+  void kill();       // SIGKILL and reap; no-op if not running
+  void terminate();  // SIGTERM (a clean shutdown) and reap; SIGKILL after 10 s
+  void stop();       // SIGSTOP
+  void resume();     // SIGCONT
+  void restart();    // kill() if running, then spawn again on the same port and wait
 
  private:
   ServerProcess(std::vector<std::string> argv, int port, std::chrono::milliseconds ready_timeout)
