@@ -115,7 +115,7 @@ class Cache {
                                     Version version = {});
   Result<std::int64_t> decr_version(std::string_view key, std::int64_t delta = 1,
                                     Version version = {});
-  // Empties the store of this cache. True on success.
+  // Empties the store, or only this key_prefix on Redis/SQL (see their headers). True on success.
   bool clear();
   // Remaining lifetime, Ttl::never(), or Ttl::missing() (also when the store failed).
   [[nodiscard]] Ttl ttl(std::string_view key, Version version = {}) const;
