@@ -9,8 +9,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "backends/common/circuit_breaker.h"
 #include "backends/redis/connection.h"
 #include "backends/redis/url.h"
 #include "cachekit/status.h"
@@ -72,11 +74,10 @@ class Pool {
 
  private:
   using SteadyTime = std::chrono::steady_clock::time_point;
-  Status admit_locked(SteadyTime now, bool& probe);
   Result<Lease> connect(std::unique_lock<std::mutex>& lock, bool probe);
   void release(std::unique_ptr<Connection> connection, bool probe) noexcept;
-  void record_failure_locked(SteadyTime now, bool connect_failed, std::string message,
-                             std::vector<std::unique_ptr<Connection>>& to_close);
+  void record_failure_locked(SteadyTime now, bool connect_failed, std::string_view message,
+                             bool probe, std::vector<std::unique_ptr<Connection>>& to_close);
 
   const Endpoint endpoint_;
   const PoolOptions options_;
@@ -86,14 +87,10 @@ class Pool {
   std::condition_variable freed_;
   std::vector<std::unique_ptr<Connection>> idle_;  // most recently used last
   std::size_t open_ = 0;                           // idle + lent out + being connected
-  // The circuit breaker: after a trip, calls fail fast until down_until_, then one probe
-  // call is let through; its success closes the breaker, its failure trips it again.
-  unsigned consecutive_failures_ = 0;
-  bool tripped_ = false;
-  bool probing_ = false;
-  SteadyTime down_until_{};
-  std::string last_error_;
-  PoolCounters counters_;
+  // After a trip, calls fail fast until the retry interval has passed, then one probe call is
+  // let through; its success closes the breaker, its failure trips it again.
+  backend_detail::CircuitBreaker breaker_;
+  PoolCounters counters_;  // the pool's own counters; the breaker keeps its own
 };
 
 }  // namespace cachekit::redis_detail
