@@ -82,12 +82,17 @@ struct PostgresOptions {
                           // after a crash; not replicated)
   const Clock* clock = nullptr;
   std::string clear_prefix{};  // clear() deletes only keys starting with this; "": every row
+  // The circuit breaker: a refused connect, or failure_threshold calls in a row that time out
+  // or lose their connection, mark the server down; calls then fail at once (kUnavailable,
+  // "marked down") until one probe call per retry_interval finds it again.
+  unsigned failure_threshold = 3;
+  std::chrono::milliseconds retry_interval{1000};
 };
 
 // Neither factory touches the database: a cache whose database is down at startup still
 // starts (and fails open). kInvalidArgument for an empty path or URL, a malformed URL, an
 // empty table name, a name with a NUL byte, a PostgreSQL table name longer than 63 bytes,
-// or max_connections == 0.
+// max_connections == 0 or failure_threshold == 0.
 [[nodiscard]] Result<std::shared_ptr<Backend>> make_sqlite_backend(const SqliteOptions& options);
 [[nodiscard]] Result<std::shared_ptr<Backend>> make_postgres_backend(
     const PostgresOptions& options);
@@ -116,7 +121,8 @@ struct CacheTableReport {
 //   [caches.shared]
 //   url = "postgresql://app@db.internal:5432/app"    # or backend = "postgres", location = URL
 //   options = { table = "cache", timeout_ms = 200, connect_timeout_ms = 200,
-//               max_connections = 8, unlogged = true }
+//               max_connections = 8, unlogged = true, failure_threshold = 3,
+//               retry_interval_ms = 1000 }
 void register_sql_backends(BackendRegistry& registry);
 
 }  // namespace cachekit

@@ -31,6 +31,14 @@ std::unique_ptr<Connection> ConnectionPool::take_idle(std::unique_lock<std::mute
 }
 
 Result<ConnectionPool::Lease> ConnectionPool::acquire(Deadline deadline) {
+  bool probe = false;
+  if (breaker_) {
+    if (Status s = breaker_->admit(SteadyClock::now(), probe); !s.ok()) return s;
+  }
+  return lease_or_connect(deadline, probe);
+}
+
+Result<ConnectionPool::Lease> ConnectionPool::lease_or_connect(Deadline deadline, bool probe) {
   while (true) {
     bool may_open = false;
     std::unique_ptr<Connection> connection = take_hot();
@@ -40,22 +48,33 @@ Result<ConnectionPool::Lease> ConnectionPool::acquire(Deadline deadline) {
     }
     if (connection) {
       // The staleness check runs outside the lock: for PostgreSQL it is a poll() syscall.
-      if (connection->still_usable()) return Lease(this, std::move(connection), true);
+      if (connection->still_usable()) return Lease(this, std::move(connection), true, probe);
       connection.reset();
       closed();
       continue;
     }
     if (!may_open) {
+      if (probe) breaker_->abandon_probe();  // the server was not asked: another call may
       return Status(StatusCode::kDeadlineExceeded,
                     "all " + std::to_string(max_) + " database connections stayed busy");
     }
     auto fresh = engine_.connect(deadline);
     if (!fresh.ok()) {
       closed();  // a waiter may now try to connect itself
+      connect_failed(fresh.status(), probe);
       return fresh.status();
     }
-    return Lease(this, std::move(*fresh), false);
+    return Lease(this, std::move(*fresh), false, probe);
   }
+}
+
+// A refused connect (kUnavailable) means the server is certainly unreachable: the breaker
+// trips at once. A connect that timed out counts like any timeout: it may only mean that this
+// caller's deadline was mostly spent waiting for a pooled connection.
+void ConnectionPool::connect_failed(const Status& status, bool probe) {
+  if (!breaker_) return;
+  (void)breaker_->record_failure(SteadyClock::now(), status.code() == StatusCode::kUnavailable,
+                                 status.message(), probe);
 }
 
 void ConnectionPool::closed() {
@@ -64,12 +83,17 @@ void ConnectionPool::closed() {
   returned_.notify_one();
 }
 
-void ConnectionPool::give_back(std::unique_ptr<Connection> connection) {
+void ConnectionPool::give_back(std::unique_ptr<Connection> connection, bool probe) {
   if (connection->broken()) {
     connection.reset();  // closed outside the lock: closing may do I/O
     closed();
+    if (breaker_) {
+      (void)breaker_->record_failure(SteadyClock::now(), false,
+                                     "a call timed out or lost its connection", probe);
+    }
     return;
   }
+  if (breaker_) breaker_->record_success(probe);
   Connection* expected = nullptr;
   if (hot_.compare_exchange_strong(expected, connection.get())) {
     connection.release();

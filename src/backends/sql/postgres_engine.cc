@@ -112,9 +112,13 @@ Result<std::shared_ptr<Backend>> make_postgres_backend(const PostgresOptions& op
   if (options.max_connections == 0) {
     return invalid_argument_error("postgres: max_connections must be at least 1");
   }
-  sql::SqlSettings settings{options.table,       options.max_entries,     options.cull_frequency,
-                            options.timeout,     options.max_connections, options.clock,
-                            options.clear_prefix};
+  if (options.failure_threshold == 0) {
+    return invalid_argument_error("postgres: failure_threshold must be at least 1");
+  }
+  sql::SqlSettings settings{
+      options.table,        options.max_entries,       options.cull_frequency,
+      options.timeout,      options.max_connections,   options.clock,
+      options.clear_prefix, options.failure_threshold, options.retry_interval};
   return std::shared_ptr<Backend>(std::make_shared<sql::SqlBackend>(
       std::make_unique<sql::PostgresEngine>(options, std::move(*location)), std::move(settings)));
 }

@@ -24,6 +24,11 @@ Param expires_param(Expiry expiry) {
   return expiry.is_never() ? Param::null_integer() : Param::integer(expiry.epoch_ms());
 }
 
+std::optional<backend_detail::CircuitBreakerOptions> breaker_options(const SqlSettings& settings) {
+  if (settings.failure_threshold == 0) return std::nullopt;
+  return backend_detail::CircuitBreakerOptions{settings.failure_threshold, settings.retry_interval};
+}
+
 }  // namespace
 
 SqlBackend::SqlBackend(std::unique_ptr<Engine> engine, SqlSettings settings)
@@ -31,7 +36,8 @@ SqlBackend::SqlBackend(std::unique_ptr<Engine> engine, SqlSettings settings)
       settings_(std::move(settings)),
       clock_(settings_.clock != nullptr ? settings_.clock : &SystemClock::instance()),
       statements_(build_statements(engine_->dialect(), settings_.table)),
-      pool_(*engine_, settings_.max_connections) {
+      pool_(*engine_, settings_.max_connections, breaker_options(settings_),
+            std::string(engine_->name()) + " " + engine_->location()) {
   info_.name = std::string(engine_->name());
   info_.outlives_process = true;
   info_.supports_keys = true;

@@ -28,6 +28,9 @@ struct SqlSettings {
   std::size_t max_connections = 4;
   const Clock* clock = nullptr;
   std::string clear_prefix{};  // "": clear() empties the table
+  // The circuit breaker (a networked engine); 0: none.
+  unsigned failure_threshold = 0;
+  std::chrono::milliseconds retry_interval{1000};
 };
 
 // Rows deleted by one cleanup or cull statement at most, so that no single statement holds

@@ -87,7 +87,8 @@ std::shared_ptr<Backend> make_sqlite(const BackendSpec& spec) {
 
 std::shared_ptr<Backend> make_postgres(const BackendSpec& spec) {
   spec.reject_unknown_options({"table", "max_entries", "cull_frequency", "timeout_ms",
-                               "connect_timeout_ms", "max_connections", "unlogged"});
+                               "connect_timeout_ms", "max_connections", "unlogged",
+                               "failure_threshold", "retry_interval_ms"});
   PostgresOptions options;
   options.url = one_location(spec, "url = \"postgresql://user@host:5432/dbname\"");
   read_common(spec, options);
@@ -96,6 +97,13 @@ std::shared_ptr<Backend> make_postgres(const BackendSpec& spec) {
     options.connect_timeout = std::chrono::milliseconds(*ms);
   }
   options.unlogged = spec.bool_option("unlogged").value_or(false);
+  // The circuit breaker, with the Redis backend's names and bounds.
+  if (auto n = spec.integer_option("failure_threshold", 1, 1'000)) {
+    options.failure_threshold = static_cast<unsigned>(*n);
+  }
+  if (auto ms = spec.integer_option("retry_interval_ms", 0, kMaxTimeoutMs)) {
+    options.retry_interval = std::chrono::milliseconds(*ms);
+  }
   return built(spec, make_postgres_backend(options), [](const Status& s) {
     return s.message().find("table") != std::string::npos ? "options.table" : "location";
   });

@@ -70,7 +70,8 @@ TEST(SqlConfig, PostgresqlUrlsChooseThePostgresBackend) {
   auto caches =
       Caches::from_toml("[caches.default]\nurl = \"" + url + "\"\noptions = { table = \"" + table +
                             "\", timeout_ms = 2000, connect_timeout_ms = 500,"
-                            " max_connections = 3, unlogged = true }\n",
+                            " max_connections = 3, unlogged = true, failure_threshold = 5,"
+                            " retry_interval_ms = 250 }\n",
                         "test.toml");
   Cache& cache = caches.default_cache();
   auto created = create_cache_table(cache.backend(), false);
@@ -155,6 +156,9 @@ TEST(SqlConfig, BadSettingsAreRefusedAtStartup) {
   EXPECT_THAT(config_error("[caches.default]\nurl = \"postgresql://h/db\"\n"
                            "options = { unlogged = 1 }\n"),
               HasSubstr("options.unlogged"));
+  EXPECT_THAT(config_error("[caches.default]\nurl = \"postgresql://h/db\"\n"
+                           "options = { failure_threshold = 0 }\n"),
+              HasSubstr("options.failure_threshold"));
 }
 
 }  // namespace

@@ -54,7 +54,19 @@ class PostgresFaultTest : public ::testing::Test {
     return Clock::now() - start;
   }
 
+  // Polls `call` until it succeeds, at most for the breaker's retry interval and a second
+  // (the probe's own call included); returns how long that took.
+  template <class F>
+  static Clock::duration until_served(F call) {
+    const auto start = Clock::now();
+    while (!call() && Clock::now() - start < kRetryInterval + 1s) {
+      std::this_thread::sleep_for(10ms);
+    }
+    return Clock::now() - start;
+  }
+
   static constexpr std::chrono::milliseconds kTimeout{200};
+  static constexpr std::chrono::milliseconds kRetryInterval{1000};  // the default
   static testing::PostgresServer* server_;
   std::shared_ptr<Backend> backend_;
   std::unique_ptr<Cache> cache_;
@@ -85,10 +97,32 @@ TEST_F(PostgresFaultTest, AFrozenServerCostsAtMostTheTimeout) {
     EXPECT_GE(took, kTimeout - 20ms);
     EXPECT_LT(took, 700ms);
   }
+  // Three timeouts in a row: the server is marked down and calls fail at once.
   auto took = timed([&] { EXPECT_FALSE(cache_->set("k", "v2")); });
-  EXPECT_LT(took, 700ms);
+  EXPECT_LT(took, 50ms);
   server_->resume();
-  EXPECT_EQ(cache_->get("k"), "v") << "service resumes once the server answers again";
+  took = until_served([&] { return cache_->get("k") == "v"; });
+  EXPECT_LT(took, kRetryInterval + 1s) << "service resumes at the breaker's next probe";
+}
+
+// Without a breaker every call against a frozen server waited the whole timeout, and each
+// left a connection attempt in the server's listen backlog that the postmaster had to work
+// through before serving anyone once thawed.
+TEST_F(PostgresFaultTest, AFrozenServerIsMarkedDownAndLaterCallsFailFast) {
+  ASSERT_TRUE(cache_->set("k", "v"));
+  server_->pause();
+  for (int i = 0; i < 3; ++i) {  // failure_threshold (3) timeouts in a row
+    EXPECT_EQ(cache_->strict().get("k").code(), StatusCode::kDeadlineExceeded);
+  }
+  for (int i = 0; i < 20; ++i) {
+    Result<std::optional<Bytes>> got = std::optional<Bytes>{};
+    auto took = timed([&] { got = cache_->strict().get("k"); });
+    EXPECT_EQ(got.code(), StatusCode::kUnavailable) << got.status().to_string();
+    EXPECT_NE(got.status().message().find("marked down"), std::string::npos)
+        << got.status().to_string();
+    EXPECT_LT(took, 50ms) << "call " << i << " waited for the frozen server";
+  }
+  server_->resume();
 }
 
 TEST_F(PostgresFaultTest, ServiceResumesAfterARestartWithoutANewBackend) {
@@ -101,7 +135,9 @@ TEST_F(PostgresFaultTest, ServiceResumesAfterARestartWithoutANewBackend) {
   server_->shutdown();
   EXPECT_FALSE(cache_->get("k0").has_value());
   server_->restart();
-  // Stale pooled connections are noticed and replaced: no call fails after the restart.
+  // The refused connect marked the server down: the breaker's next probe finds it again.
+  EXPECT_LT(until_served([&] { return cache_->strict().get("k0").ok(); }), kRetryInterval + 1s);
+  // Stale pooled connections are noticed and replaced: no call fails once it is found.
   for (int t = 0; t < 4; ++t) {
     auto got = cache_->strict().get("k" + std::to_string(t));
     ASSERT_TRUE(got.ok()) << got.status().to_string();
@@ -118,6 +154,7 @@ TEST_F(PostgresFaultTest, ServiceResumesAfterACrash) {
   auto took = timed([&] { EXPECT_FALSE(cache_->get("k").has_value()); });
   EXPECT_LT(took, 700ms);
   server_->restart();  // crash recovery
+  EXPECT_LT(until_served([&] { return cache_->strict().get("k").ok(); }), kRetryInterval + 1s);
   auto got = cache_->strict().get("k");
   ASSERT_TRUE(got.ok()) << got.status().to_string();
   EXPECT_TRUE(cache_->set("k2", "v2"));
@@ -140,6 +177,8 @@ TEST_F(PostgresFaultTest, AServerFrozenMidCallLeavesNoBrokenConnectionBehind) {
   stop = true;
   for (auto& t : threads) t.join();
   EXPECT_GT(errors.load(), 0) << "calls during the freeze time out";
+  EXPECT_LT(until_served([&] { return cache_->strict().set("after", "-1").ok(); }),
+            kRetryInterval + 1s);
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(cache_->strict().set("after", std::to_string(i)).ok()) << "call " << i;
   }
