@@ -83,7 +83,7 @@ class StrictCache;
 
 class Cache {
  public:
-  // Aborts (std::invalid_argument) if backend is null or default_timeout is Timeout() —
+  // Aborts (std::invalid_argument) if backend is null or default_timeout is Timeout() or NaN —
   // configuration errors are reported at startup only.
   explicit Cache(std::shared_ptr<Backend> backend, CacheOptions options = {});
   ~Cache();

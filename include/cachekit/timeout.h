@@ -4,7 +4,9 @@
 // Timeout is Django's tri-state: the cache's default (a default-constructed Timeout),
 // never, or a duration. A zero or negative duration means "already expired": add() still
 // reports success and nothing is retrievable. Integers and doubles are seconds, so
-// `cache.set("k", v, 300)` and `cache.set("k", v, 5min)` mean the same.
+// `cache.set("k", v, 300)` and `cache.set("k", v, 5min)` mean the same. Every input is
+// defined: durations saturate at ±kMaxTimeout (a century), and a NaN is an invalid timeout
+// that the Cache refuses with kInvalidArgument.
 //
 // Backends never see a Timeout: the Cache façade turns it into an absolute Expiry.
 
@@ -12,25 +14,51 @@
 #include <concepts>
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 
 #include "cachekit/clock.h"
 
 namespace cachekit {
 
+// The longest timeout kept: about a century. Longer ones (up to the largest integer, infinity
+// or hours::max()) saturate to it, and shorter than -kMaxTimeout to -kMaxTimeout, so
+// `now + timeout` can never overflow the clock, whatever the caller passes.
+inline constexpr std::chrono::hours kMaxTimeout{24 * 36525};
+
 class Timeout {
  public:
   // The cache's default timeout (300 s unless configured).
   constexpr Timeout() noexcept = default;
+  // Saturates to ±kMaxTimeout; a floating-point NaN duration makes an invalid timeout.
   template <class Rep, class Period>
   constexpr Timeout(std::chrono::duration<Rep, Period> d) noexcept  // NOLINT: reads like Django
-      : kind_(Kind::kDuration),
-        ms_(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) {}
+  {
+    const std::chrono::duration<long double, std::milli> ms = d;
+    if (!from_milliseconds(ms.count())) {
+      if constexpr (std::integral<Rep>) {  // exact (truncating) when in range
+        ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+      }
+    }
+  }
+  // Seconds, as in Django: `cache.set(k, v, 300)`, `cache.set(k, v, 0.5)`. Integers of every
+  // width convert exactly; both saturate to ±kMaxTimeout; NaN makes an invalid timeout.
   template <class N>
   requires(std::integral<N> || std::floating_point<N>) &&
-      (!std::same_as<N, bool>)constexpr Timeout(
-          N seconds) noexcept  // NOLINT: `cache.set(k, v, 300)` as in Django
-      : kind_(Kind::kDuration),
-  ms_(static_cast<std::int64_t>(seconds * 1000)) {}
+      (!std::same_as<N, bool>)constexpr Timeout(N seconds) noexcept  // NOLINT: as in Django
+  {
+    if constexpr (std::floating_point<N>) {
+      from_milliseconds(static_cast<long double>(seconds) * 1000);
+    } else if constexpr (std::is_signed_v<N>) {
+      const auto s = static_cast<std::intmax_t>(seconds);
+      ms_ = s > kMaxSeconds ? kMaxMs : s < -kMaxSeconds ? -kMaxMs : s * 1000;
+      kind_ = Kind::kDuration;
+    } else {
+      const auto s = static_cast<std::uintmax_t>(seconds);
+      ms_ = s > static_cast<std::uintmax_t>(kMaxSeconds) ? kMaxMs
+                                                         : static_cast<std::int64_t>(s) * 1000;
+      kind_ = Kind::kDuration;
+    }
+  }
 
   static constexpr Timeout never() noexcept { return Timeout(Kind::kNever); }
   static constexpr Timeout use_default() noexcept { return Timeout(); }
@@ -38,6 +66,9 @@ class Timeout {
   [[nodiscard]] constexpr bool is_default() const noexcept { return kind_ == Kind::kDefault; }
   [[nodiscard]] constexpr bool is_never() const noexcept { return kind_ == Kind::kNever; }
   [[nodiscard]] constexpr bool is_duration() const noexcept { return kind_ == Kind::kDuration; }
+  // Made from a NaN: neither a duration, never nor the default. The Cache refuses it
+  // (kInvalidArgument), as it refuses a bad key.
+  [[nodiscard]] constexpr bool is_invalid() const noexcept { return kind_ == Kind::kInvalid; }
   // Precondition: is_duration().
   [[nodiscard]] constexpr std::chrono::milliseconds duration() const noexcept {
     return std::chrono::milliseconds(ms_);
@@ -46,8 +77,27 @@ class Timeout {
   friend constexpr bool operator==(const Timeout&, const Timeout&) noexcept = default;
 
  private:
-  enum class Kind : std::uint8_t { kDefault, kNever, kDuration };
+  enum class Kind : std::uint8_t { kDefault, kNever, kDuration, kInvalid };
+  static constexpr std::int64_t kMaxMs =
+      std::chrono::duration_cast<std::chrono::milliseconds>(kMaxTimeout).count();
+  static constexpr std::int64_t kMaxSeconds = kMaxMs / 1000;
   constexpr explicit Timeout(Kind k) noexcept : kind_(k) {}
+  // Sets a NaN (invalid) or saturated duration and returns true; false when `ms` is within
+  // ±kMaxTimeout (the duration is then set truncated toward zero, for the caller to refine).
+  constexpr bool from_milliseconds(long double ms) noexcept {
+    kind_ = Kind::kDuration;
+    if (ms != ms) {
+      kind_ = Kind::kInvalid;
+    } else if (ms >= static_cast<long double>(kMaxMs)) {
+      ms_ = kMaxMs;
+    } else if (ms <= -static_cast<long double>(kMaxMs)) {
+      ms_ = -kMaxMs;
+    } else {
+      ms_ = static_cast<std::int64_t>(ms);
+      return false;
+    }
+    return true;
+  }
   Kind kind_ = Kind::kDefault;
   std::int64_t ms_ = 0;
 };

@@ -30,6 +30,12 @@ bool is_expired_now(Timeout t) noexcept {
   return t.is_duration() && t.duration() <= std::chrono::milliseconds(0);
 }
 
+// A NaN timeout has no meaning to saturate to: refuse it, as a bad key is refused.
+Status check_timeout(Timeout t) {
+  if (!t.is_invalid()) return {};
+  return invalid_argument_error("the timeout is not a number (NaN seconds)");
+}
+
 // The largest value a stored zstd frame may expand to (a corrupt header must not allocate more).
 constexpr std::size_t kMaxDecompressedBytes = std::size_t{1} << 30;
 
@@ -109,7 +115,7 @@ Cache::Cache(std::shared_ptr<Backend> backend, CacheOptions options)
       counters_(std::make_unique<Counters>()),
       error_log_(std::make_unique<ErrorLog>()) {
   if (!backend_) throw std::invalid_argument("cachekit::Cache needs a backend");
-  if (options_.default_timeout.is_default()) {
+  if (options_.default_timeout.is_default() || options_.default_timeout.is_invalid()) {
     throw std::invalid_argument("cache '" + options_.alias +
                                 "': the default timeout must be a duration or never");
   }
@@ -196,6 +202,7 @@ Result<Bytes> Cache::decode_stored(Bytes stored) const {
 }
 
 Status Cache::strict_set(std::string_view key, std::string_view value, Timeout t, Version v) {
+  if (Status s = check_timeout(t); !s.ok()) return s;
   auto k = final_key(key, v);
   if (!k.ok()) return k.status();
   counters_->add(kWrites);
@@ -206,6 +213,7 @@ Status Cache::strict_set(std::string_view key, std::string_view value, Timeout t
 }
 
 Result<bool> Cache::strict_add(std::string_view key, std::string_view value, Timeout t, Version v) {
+  if (Status s = check_timeout(t); !s.ok()) return s;
   auto k = final_key(key, v);
   if (!k.ok()) return k.status();
   counters_->add(kWrites);
@@ -221,6 +229,7 @@ Result<bool> Cache::strict_add(std::string_view key, std::string_view value, Tim
 }
 
 Result<bool> Cache::strict_touch(std::string_view key, Timeout t, Version v) {
+  if (Status s = check_timeout(t); !s.ok()) return s;
   auto k = final_key(key, v);
   if (!k.ok()) return k.status();
   if (is_expired_now(t)) return backend_->erase(*k);
@@ -314,6 +323,7 @@ Result<std::unordered_map<std::string, Bytes>> Cache::strict_get_many(
 
 Result<std::vector<std::string>> Cache::strict_set_many(
     const std::vector<std::pair<std::string_view, std::string_view>>& items, Timeout t, Version v) {
+  if (Status s = check_timeout(t); !s.ok()) return s;
   std::vector<std::string> finals;
   finals.reserve(items.size());
   for (const auto& item : items) {
