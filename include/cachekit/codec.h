@@ -6,7 +6,8 @@
 //  - everything else through nlohmann::json: any type with to_json/from_json works, written as
 //    JSON text or, with Serializer::kMsgpack, as compact MessagePack.
 // Specialise Codec<T> for a type of your own to choose another form. decode() returns
-// nullopt when the bytes are not a valid T (the Cache then treats the entry as a miss).
+// nullopt when the bytes are not a valid T, including when from_json throws anything (the
+// Cache then treats the entry as a miss counted as an error); it never throws.
 // Never a language-specific pickle: every form is readable from any language.
 
 #include <charconv>
@@ -42,7 +43,10 @@ struct Codec {
                              : nlohmann::json::parse(bytes, nullptr, false);
       if (j.is_discarded()) return std::nullopt;
       return j.template get<T>();
-    } catch (const nlohmann::json::exception&) {
+    } catch (...) {
+      // Whatever a user's from_json throws (not only nlohmann's exceptions), or bad_alloc on a
+      // huge document: the entry is unreadable as a T, which the Cache counts and treats as a
+      // miss. Letting it escape a noexcept function would terminate the process.
       return std::nullopt;
     }
   }
