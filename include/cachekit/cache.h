@@ -120,37 +120,44 @@ class Cache {
   // Remaining lifetime, Ttl::never(), or Ttl::missing() (also when the store failed).
   [[nodiscard]] Ttl ttl(std::string_view key, Version version = {}) const;
 
-  // Caller key → value for the live keys; missing keys are absent.
+  // Caller key → value for the live keys; missing keys are absent. Any input range of
+  // string-like keys: the keys are read in place when the range holds them (or yields
+  // string_views), and copied when it yields temporaries (std::views::transform making strings).
   template <std::ranges::input_range R>
-  [[nodiscard]] std::unordered_map<std::string, Bytes> get_many(const R& keys,
+  [[nodiscard]] std::unordered_map<std::string, Bytes> get_many(R&& keys,
                                                                 Version version = {}) const {
-    auto views = to_views(keys);
-    return get_many_views(views, version);
+    std::deque<std::string> owned;
+    return get_many_views(to_views(keys, owned), version);
   }
   [[nodiscard]] std::unordered_map<std::string, Bytes> get_many(
       std::initializer_list<std::string_view> keys, Version version = {}) const {
     return get_many_views({keys.begin(), keys.end()}, version);
   }
-  // Stores every (key, value) pair with one timeout; returns the caller keys not stored.
+  // Stores every (key, value) pair with one timeout; returns the caller keys not stored. Any
+  // input range of pairs (or two-element tuples): string-like values are stored as given, others
+  // through Codec<T>; temporaries the range yields are copied first, as in get_many.
   template <std::ranges::input_range R>
-  std::vector<std::string> set_many(const R& items, Timeout timeout = {}, Version version = {}) {
-    // Encoded values live in a deque so the views taken of them stay valid as it grows.
-    std::deque<std::string> encoded;
+  std::vector<std::string> set_many(R&& items, Timeout timeout = {}, Version version = {}) {
+    // Copies and encoded values live in a deque so the views taken of them stay valid as it grows.
+    std::deque<std::string> owned;
+    constexpr bool kTemporary = !std::is_lvalue_reference_v<std::ranges::range_reference_t<R>>;
     std::vector<std::pair<std::string_view, std::string_view>> pairs;
-    for (const auto& [k, v] : items) {
-      if constexpr (std::is_convertible_v<decltype(v), std::string_view>) {
-        pairs.emplace_back(std::string_view(k), std::string_view(v));
+    for (auto&& item : items) {
+      const auto& [k, v] = item;
+      std::string_view key = stable_view<kTemporary>(k, owned);
+      if constexpr (std::is_convertible_v<const decltype(v)&, std::string_view>) {
+        pairs.emplace_back(key, stable_view<kTemporary>(v, owned));
       } else {
-        pairs.emplace_back(std::string_view(k), std::string_view(encoded.emplace_back(encode(v))));
+        pairs.emplace_back(key, std::string_view(owned.emplace_back(encode(v))));
       }
     }
     return set_many_views(pairs, timeout, version);
   }
-  // Removes the keys; returns how many live keys were removed.
+  // Removes the keys (any input range, as in get_many); returns how many live keys were removed.
   template <std::ranges::input_range R>
-  std::size_t erase_many(const R& keys, Version version = {}) {
-    auto views = to_views(keys);
-    return erase_many_views(views, version);
+  std::size_t erase_many(R&& keys, Version version = {}) {
+    std::deque<std::string> owned;
+    return erase_many_views(to_views(keys, owned), version);
   }
   std::size_t erase_many(std::initializer_list<std::string_view> keys, Version version = {}) {
     return erase_many_views({keys.begin(), keys.end()}, version);
@@ -215,11 +222,24 @@ class Cache {
   struct Counters;
   struct ErrorLog;
 
+  // A view of `s` that outlives the loop iteration it came from: `s` itself when it lives in the
+  // caller's range or is a view already, else a copy kept in `owned`.
+  template <bool kTemporary, class S>
+  static std::string_view stable_view(const S& s, std::deque<std::string>& owned) {
+    using Plain = std::remove_cvref_t<S>;
+    if constexpr (!kTemporary || std::is_same_v<Plain, std::string_view> ||
+                  std::is_pointer_v<std::decay_t<Plain>>) {
+      return std::string_view(s);
+    } else {
+      return owned.emplace_back(std::string_view(s));
+    }
+  }
   template <std::ranges::input_range R>
-  static std::vector<std::string_view> to_views(const R& keys) {
+  static std::vector<std::string_view> to_views(R& keys, std::deque<std::string>& owned) {
+    constexpr bool kTemporary = !std::is_lvalue_reference_v<std::ranges::range_reference_t<R>>;
     std::vector<std::string_view> views;
     if constexpr (std::ranges::sized_range<R>) views.reserve(std::ranges::size(keys));
-    for (const auto& k : keys) views.emplace_back(k);
+    for (auto&& k : keys) views.push_back(stable_view<kTemporary>(k, owned));
     return views;
   }
   template <class T>
