@@ -73,6 +73,11 @@ struct CacheOptions {
   // other clients' INCR keep working. Every process sharing a store should use the same setting.
   std::size_t compress_min_bytes = 0;
   int compress_level = 3;  // zstd level, 1 (fastest) to 19
+  // The most a stored compressed value may expand to on a read (64 MiB). A stored frame is
+  // another writer's data: one that declares or expands to more is a miss counted as an error
+  // (strict: kResourceExhausted), found before anything that large is allocated. A value to be
+  // stored compressed that is larger is refused (kResourceExhausted) instead of stored unreadable.
+  std::size_t decompress_max_bytes = std::size_t{64} << 20;
 };
 
 struct CacheStats {

@@ -56,7 +56,7 @@ constexpr double kMaxTimeoutSeconds = 100.0 * 365.25 * 24 * 3600;
 constexpr char kUrlVariable[] = "CACHEKIT_CACHE_URL";
 constexpr std::string_view kKnownFields =
     "backend, url, location, timeout, key_prefix, version, serializer, compress_min_bytes, "
-    "compress_level, options";
+    "compress_level, decompress_max_bytes, options";
 
 // One cache's settings once the TOML has been checked, before its backend exists.
 struct CacheSettings {
@@ -70,6 +70,7 @@ struct CacheSettings {
   Serializer serializer = Serializer::kJson;
   std::size_t compress_min_bytes = 0;
   int compress_level = 3;
+  std::size_t decompress_max_bytes = CacheOptions{}.decompress_max_bytes;
 };
 
 struct Settings {
@@ -281,6 +282,9 @@ void apply_field(const Where& where, std::string_view field, const toml::node& n
         static_cast<std::size_t>(read_integer_in(where, field, node, 0, std::int64_t{1} << 40));
   } else if (field == "compress_level") {
     cache.compress_level = static_cast<int>(read_integer_in(where, field, node, 1, 19));
+  } else if (field == "decompress_max_bytes") {
+    cache.decompress_max_bytes =
+        static_cast<std::size_t>(read_integer_in(where, field, node, 1, std::int64_t{1} << 40));
   } else if (field == "options") {
     cache.options = read_options(where, node);
   } else if (field != "url") {  // url is applied last, once conflicts have been checked
@@ -444,6 +448,7 @@ BuiltCaches build(Settings settings, const Clock* clock, const BackendRegistry& 
     options.serializer = cache.serializer;
     options.compress_min_bytes = cache.compress_min_bytes;
     options.compress_level = cache.compress_level;
+    options.decompress_max_bytes = cache.decompress_max_bytes;
     options.clock = clock;
     built.caches.emplace(alias, std::make_unique<Cache>(backend, std::move(options)));
   }

@@ -224,10 +224,12 @@ TEST_F(CachesTest, CompressionSettingsReachTheCacheAndAreChecked) {
 backend = "locmem"
 compress_min_bytes = 512
 compress_level = 9
+decompress_max_bytes = 1048576
 )");
   Caches caches = Caches::from_file(path);
   EXPECT_EQ(caches.default_cache().options().compress_min_bytes, 512u);
   EXPECT_EQ(caches.default_cache().options().compress_level, 9);
+  EXPECT_EQ(caches.default_cache().options().decompress_max_bytes, 1048576u);
   auto e = refused("[caches.default]\nbackend = \"locmem\"\ncompress_level = 42\n", "default",
                    "compress_level");
   EXPECT_THAT(e.what(), HasSubstr("between 1 and 19, got 42"));

@@ -36,9 +36,6 @@ Status check_timeout(Timeout t) {
   return invalid_argument_error("the timeout is not a number (NaN seconds)");
 }
 
-// The largest value a stored zstd frame may expand to (a corrupt header must not allocate more).
-constexpr std::size_t kMaxDecompressedBytes = std::size_t{1} << 30;
-
 }  // namespace
 
 struct Cache::Counters {
@@ -193,12 +190,21 @@ Result<std::optional<Bytes>> Cache::strict_get(std::string_view key, Version ver
 }
 
 Result<std::optional<std::string>> Cache::encode_for_store(std::string_view value) const {
-  return detail::compress_for_store(value, options_.compress_min_bytes, options_.compress_level);
+  auto encoded =
+      detail::compress_for_store(value, options_.compress_min_bytes, options_.compress_level);
+  // Refused now rather than stored as an entry every read would then count as an error.
+  if (encoded.ok() && encoded->has_value() && value.size() > options_.decompress_max_bytes) {
+    return Status(StatusCode::kResourceExhausted,
+                  "the value has " + std::to_string(value.size()) +
+                      " bytes, over the decompress_max_bytes limit of " +
+                      std::to_string(options_.decompress_max_bytes));
+  }
+  return encoded;
 }
 
 Result<Bytes> Cache::decode_stored(Bytes stored) const {
   if (options_.compress_min_bytes == 0 || !detail::is_zstd_frame(stored.view())) return stored;
-  return detail::decompress_stored(stored.view(), kMaxDecompressedBytes);
+  return detail::decompress_stored(stored.view(), options_.decompress_max_bytes);
 }
 
 Status Cache::strict_set(std::string_view key, std::string_view value, Timeout t, Version v) {

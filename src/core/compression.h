@@ -26,8 +26,9 @@ namespace cachekit::detail {
                                                                     std::size_t min_bytes,
                                                                     int level);
 
-// The value a stored frame holds, in one allocation. kDataLoss when it is not a whole, valid
-// zstd frame with its content size, or when that size is over `max_bytes`.
+// The value a stored frame holds. kResourceExhausted when it declares (or, for a frame that does
+// not declare its size, expands to) more than `max_bytes`, checked before allocating;
+// kDataLoss when it is not a whole, valid zstd frame.
 [[nodiscard]] Result<Bytes> decompress_stored(std::string_view stored, std::size_t max_bytes);
 
 }  // namespace cachekit::detail
