@@ -18,14 +18,17 @@
 namespace cachekit {
 
 struct FileOptions {
-  std::filesystem::path directory{};  // created (mode 0700) when missing
+  std::filesystem::path directory{};  // created (mode 0700) when missing; see make_file_backend
   std::size_t max_entries = 300;      // culled above this
   unsigned cull_frequency = 3;        // when full, remove expired files, then 1/N of the rest
                                       // (least recently written first); 0: remove all
   const Clock* clock = nullptr;       // nullptr: SystemClock
 };
 
-// Fails with kInvalidArgument when the directory cannot be created or is not a directory.
+// Fails with kInvalidArgument, naming the directory and why, when it cannot be created, is not a
+// directory, is owned by another user than this process's, or is writable by its group or
+// others: entries are trusted as the process's own, and whoever can write the directory could
+// forge them or hold its lock so that every write blocks.
 [[nodiscard]] Result<std::shared_ptr<Backend>> make_file_backend(const FileOptions& options);
 
 }  // namespace cachekit

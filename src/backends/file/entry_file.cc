@@ -54,6 +54,29 @@ timespec to_timespec(TimePoint t) {
   return out;
 }
 
+namespace {
+
+// Entries are trusted as this process's own, and the lock file decides who may write: a
+// directory another user owns or can write could hold forged entries, or a lock held forever.
+Status check_trusted_directory(const std::string& dir, const struct stat& st) {
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me) {
+    return invalid_argument_error(fmt::format(
+        "{} is owned by uid {}, not by this process's uid {}: another user's directory could "
+        "hold forged entries or a lock that blocks every write; use a directory of your own",
+        dir, st.st_uid, me));
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return invalid_argument_error(fmt::format(
+        "{} is writable by its group or by others (mode {:04o}), who could forge entries or "
+        "hold its lock; make it private (chmod 700)",
+        dir, st.st_mode & 07777));
+  }
+  return {};
+}
+
+}  // namespace
+
 Status make_directories(const std::string& dir) {
   for (std::size_t end = dir.find('/', 1);; end = dir.find('/', end + 1)) {
     const std::string prefix = dir.substr(0, end);
@@ -67,7 +90,7 @@ Status make_directories(const std::string& dir) {
   if (!S_ISDIR(st.st_mode)) {
     return invalid_argument_error(fmt::format("{} is not a directory", dir));
   }
-  return {};
+  return check_trusted_directory(dir, st);
 }
 
 Result<std::vector<std::string>> list_directory(const std::string& dir) {

@@ -83,7 +83,9 @@ class Fd {
   int fd_;
 };
 
-// mkdir -p, giving every directory it creates mode 0700 (std::filesystem would use 0777).
+// mkdir -p, giving every directory it creates mode 0700 (std::filesystem would use 0777); then
+// kInvalidArgument unless `dir` is a directory owned by this process's user and not writable by
+// its group or others.
 Status make_directories(const std::string& dir);
 
 // The names in `dir` other than "." and ".."; a missing directory has none.
