@@ -23,6 +23,7 @@
 
 #include "cachekit/backends/sql.h"
 #include "cachekit/caches.h"
+#include "cachekit/redact.h"
 
 #ifndef CACHEKIT_VERSION
 #define CACHEKIT_VERSION "0.1.0"
@@ -198,7 +199,10 @@ int run_stats(Context& c) {
   std::string text = fmt::format(
       "cache.hits {}\ncache.misses {}\ncache.writes {}\ncache.errors {}\ncache.key_warnings {}\n",
       s.hits, s.misses, s.writes, s.errors, s.key_warnings);
-  for (const auto& [name, value] : *backend) text += fmt::format("backend.{} {}\n", name, value);
+  // Values may be URLs (a server, a database location): their passwords stay out of the output.
+  for (const auto& [name, value] : *backend) {
+    text += fmt::format("backend.{} {}\n", name, cachekit::redact(value));
+  }
   return write_out(c, text);
 }
 

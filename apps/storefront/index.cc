@@ -4,6 +4,7 @@
 #include <array>
 #include <string>
 
+#include "cachekit/redact.h"
 #include "views.h"
 
 namespace storefront {
@@ -56,8 +57,9 @@ std::string index_page(const App& app) {
       "<code>{}</code>; upstream: <code>{}</code> (each hello call waits {} s).</p>"
       "<table cellpadding=\"4\"><tr><th>Method</th><th>Path</th><th>What it shows</th></tr>\n"
       "{}</table></body></html>",
-      http::html_escape(app.cache.backend_info().name), http::html_escape(app.settings.upstream),
-      app.settings.upstream_delay, rows);
+      http::html_escape(app.cache.backend_info().name),
+      http::html_escape(cachekit::redact(app.settings.upstream)), app.settings.upstream_delay,
+      rows);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "cachekit/redact.h"
+
 namespace storefront {
 namespace {
 
@@ -41,7 +43,7 @@ UpstreamClient::UpstreamClient(UpstreamOptions options) : options_(std::move(opt
   }
   if (options_.base_url.rfind("http://", 0) != 0 && options_.base_url.rfind("https://", 0) != 0) {
     throw std::runtime_error("the upstream URL must start with http:// or https://, got \"" +
-                             options_.base_url + "\"");
+                             cachekit::redact(options_.base_url) + "\"");
   }
 }
 
@@ -67,18 +69,18 @@ UpstreamReply UpstreamClient::get_json(const std::string& path) const {
 
   const CURLcode code = curl_easy_perform(curl);
   if (code != CURLE_OK) {
-    reply.error = fmt::format("GET {}: {}", url, curl_easy_strerror(code));
+    reply.error = fmt::format("GET {}: {}", cachekit::redact(url), curl_easy_strerror(code));
     return reply;
   }
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 || status > 299) {
-    reply.error = fmt::format("GET {}: HTTP {}", url, status);
+    reply.error = fmt::format("GET {}: HTTP {}", cachekit::redact(url), status);
     return reply;
   }
   reply.data = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (reply.data.is_discarded()) {
-    reply.error = fmt::format("GET {}: the answer is not JSON", url);
+    reply.error = fmt::format("GET {}: the answer is not JSON", cachekit::redact(url));
     return reply;
   }
   reply.ok = true;

@@ -20,6 +20,8 @@
 #include <sstream>
 #include <utility>
 
+#include "cachekit/redact.h"
+
 namespace cachekit {
 
 // ---- ConfigError ----
@@ -224,7 +226,7 @@ void apply_url(const Where& where, std::string_view url, CacheSettings& cache) {
   if (scheme_end == std::string_view::npos || scheme_end == 0) {
     where.fail("url", fmt::format("\"{}\" is not a cache URL; expected e.g. \"locmem://name\", "
                                   "\"file:///var/tmp/cache\" or \"dummy://\"",
-                                  url));
+                                  redact(url)));
   }
   std::string scheme(url.substr(0, scheme_end));
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

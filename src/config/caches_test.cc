@@ -487,3 +487,27 @@ TEST(ConfigError, LeavesOutEmptyParts) {
 
 }  // namespace
 }  // namespace cachekit
+
+namespace cachekit {
+namespace {
+
+// Configuration errors quote URLs; a password in them must never reach the message.
+class SecretsInConfigErrors : public CachesTest {};
+
+TEST_F(SecretsInConfigErrors, RedisPasswordsWithDelimitersAreMasked) {
+  for (const std::string password : {"pa/ss", "pa?ss", "pa,ss"}) {
+    auto e = refused(
+        "[caches.default]\nurl = \"redis://user:" + password + "@127.0.0.1:6379/0?bogus=1\"\n",
+        "default", "location");
+    EXPECT_THAT(e.what(), ::testing::Not(HasSubstr(password))) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr("user:***@127.0.0.1")) << e.what();
+  }
+}
+
+TEST_F(SecretsInConfigErrors, AMalformedUrlIsQuotedMasked) {
+  auto e = refused("[caches.default]\nurl = \"user:hunter2@host\"\n", "default", "url");
+  EXPECT_THAT(e.what(), ::testing::Not(HasSubstr("hunter2"))) << e.what();
+}
+
+}  // namespace
+}  // namespace cachekit

@@ -12,23 +12,28 @@
 #include <limits>
 #include <optional>
 
+#include "cachekit/redact.h"
+
 namespace cachekit::redis_detail {
 namespace {
 
 constexpr std::string_view kExamples =
     "expected redis://[[user]:password@]host[:port][/db] or unix:///path/to/socket[?db=N]";
 
-// The URL for messages: whatever precedes the last '@' of the authority is replaced.
-std::string masked(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  auto start = scheme_end + 3;
-  auto authority_end = url.find('/', start);
-  auto at = url.substr(0, authority_end).rfind('@');
-  if (at == std::string_view::npos || at < start) return std::string(url);
-  auto colon = url.substr(start, at - start).find(':');
-  auto secret_start = colon == std::string_view::npos ? start : start + colon + 1;
-  return fmt::format("{}***{}", url.substr(0, secret_start), url.substr(at));
+// The problem for messages about a URL that carries a secret: a password containing '/', '?' or
+// ',' is cut apart by the parser, so a fragment quoted in the problem may be part of it.
+std::string without_quoted_fragments(std::string_view problem) {
+  std::string out;
+  bool quoted = false;
+  for (char c : problem) {
+    if (c == '"') {
+      out += quoted ? "***\"" : "\"";
+      quoted = !quoted;
+    } else if (!quoted) {
+      out += c;
+    }
+  }
+  return out;
 }
 
 int hex_value(char c) {
@@ -103,8 +108,10 @@ class Parser {
 
   // Records the problem; returns false so that callers can `return fail(...)`.
   bool fail(std::string_view problem) {
-    error_ =
-        invalid_argument_error(fmt::format("invalid Redis URL \"{}\": {}", masked(url_), problem));
+    const std::string shown = redact(url_);
+    error_ = invalid_argument_error(
+        fmt::format("invalid Redis URL \"{}\": {}", shown,
+                    shown == url_ ? std::string(problem) : without_quoted_fragments(problem)));
     return false;
   }
 
