@@ -255,3 +255,33 @@ TEST_F(StorefrontEndToEnd, LocustSmokeHasNoFailures) {
 }
 
 }  // namespace
+
+namespace {
+
+// An upstream URL with credentials must never reach a response: not the 502 a failed call
+// answers, not the index page. Port 9 (discard) on loopback has no listener here.
+TEST(StorefrontSecrets, UpstreamCredentialsStayOutOfTheErrorBodyAndTheIndex) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("storefront-secrets-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "storefront.toml") << "[storefront]\nseed_products = 10\nseed_orders = 10\n"
+                                            "[caches.default]\nbackend = \"locmem\"\n";
+  const std::string secret = "s3cr/et?pw";
+  {
+    ServerProcess storefront = ServerProcess::start(
+        {STOREFRONT_PATH, "--config", (dir / "storefront.toml").string(), "--port", "{port}",
+         "--upstream", "http://user:" + secret + "@127.0.0.1:9", "--database",
+         (dir / "store.sqlite3").string()},
+        std::chrono::seconds(60));
+    auto failed = call(storefront.port(), "GET", "/playground/hello/nocache/");
+    EXPECT_EQ(failed.status, 502);
+    EXPECT_NE(failed.body.find("user:***@127.0.0.1:9"), std::string::npos) << failed.body;
+    EXPECT_EQ(failed.body.find("s3cr"), std::string::npos) << failed.body;
+    auto index = call(storefront.port(), "GET", "/");
+    EXPECT_EQ(index.status, 200);
+    EXPECT_EQ(index.body.find("s3cr"), std::string::npos) << index.body;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
