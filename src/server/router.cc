@@ -7,6 +7,8 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "server/request_checks.h"
+
 namespace cachekit::server {
 namespace {
 
@@ -267,7 +269,10 @@ Resolution Router::resolve(http::Request& request) const {
   r.route = index;
   if (index == impl_->routes.size()) {
     const bool safe = request.method == "GET" || request.method == "HEAD";
+    // Never a Location a browser reads as another origin: "/\evil.com/" is "//evil.com/" to
+    // it (WHATWG URL treats a backslash as a slash), so such a path gets the 404 it would get.
     if (impl_->options.append_slash && safe && !request.path.ends_with('/') &&
+        detail::same_origin_path(request.path) &&
         impl_->match(request.path + "/", nullptr) != impl_->routes.size()) {
       r.kind = Resolution::Kind::kRedirect;
       r.location = request.path + "/";

@@ -35,6 +35,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <condition_variable>
 #include <csignal>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -46,6 +47,7 @@
 #include "cachekit/cache.h"
 #include "core/log.h"
 #include "server/handler_pool.h"
+#include "server/request_checks.h"
 #include "server/wire.h"
 
 namespace cachekit::server {
@@ -73,7 +75,9 @@ enum class ReadOutcome : std::uint8_t {
   kTimedOut,
   kHeaderTooLarge,
   kBodyTooLarge,
-  kMalformed
+  kMalformed,
+  kBadFraming,         // RFC 9112 §6 violations that smuggling relies on → 400
+  kUnsupportedCoding,  // a transfer coding other than chunked → 501
 };
 
 // One client connection. It lives in its session coroutine's frame and is linked into its
@@ -119,17 +123,23 @@ struct Exchange {
   std::string remote;  // "address:port", only filled for the access log
   unsigned version = 11;
   bool head_request = false;
+  std::size_t head_fields = 0;  // fields of the head; those after them are trailer fields
+  std::size_t served = 0;       // requests answered on this connection
 };
 
-void fill_request(http::Request& r, bhttp::request<bhttp::string_body>& m) {
+void fill_request(http::Request& r, bhttp::request<bhttp::string_body>& m,
+                  std::size_t head_fields) {
   auto method = m.method_string();
   r.method.assign(method.data(), method.size());
   auto target = m.target();
   detail::split_target(std::string_view(target.data(), target.size()), r.path, r.query);
-  // Headers has no clear(); erasing field by field keeps the vector's capacity for the next
-  // request on this connection (names are short: the copy stays in the string's inline buffer).
-  while (r.headers.size() != 0) r.headers.erase(std::string(r.headers.fields().back().first));
+  // Headers has no clear(); assigning an empty one is O(n). (Erasing field by field by name
+  // was a linear search per field: O(n^2) on the io thread for a head of many fields.)
+  r.headers = http::Headers{};
+  // Beast appends trailer fields to the same list: only the head's fields are request headers,
+  // or a field sent after the body (X-Forwarded-For...) would pass for one.
   for (const auto& field : m) {
+    if (head_fields-- == 0) break;
     auto name = field.name_string();
     auto value = field.value();
     r.headers.add(std::string_view(name.data(), name.size()),
@@ -152,6 +162,7 @@ ReadOutcome classify(const ErrorCode& ec, const Connection& c) {
   if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
     return ReadOutcome::kClosed;  // the client went away, possibly mid-request
   }
+  if (ec == bhttp::error::buffer_overflow) return ReadOutcome::kHeaderTooLarge;
   if (ec.category() == make_error_code(bhttp::error::bad_method).category()) {
     return ReadOutcome::kMalformed;
   }
@@ -166,6 +177,8 @@ http::Response error_response(ReadOutcome outcome) {
       return http::Response::text("Request Header Fields Too Large", 431);
     case ReadOutcome::kBodyTooLarge:
       return http::Response::text("Content Too Large", 413);
+    case ReadOutcome::kUnsupportedCoding:
+      return http::Response::text("Not Implemented", 501);
     default:
       return http::Response::text("Bad Request", 400);
   }
@@ -176,8 +189,35 @@ bool expects_continue(const bhttp::request<bhttp::string_body>& m) {
   return it != m.end() && beast::iequals(it->value(), "100-continue");
 }
 
+// RFC 9112 §6: the framing two parsers could read differently is refused, so that a proxy in
+// front and this server never disagree on where a request ends (request smuggling). Beast
+// already refuses a Transfer-Encoding after a chunked one and conflicting Content-Lengths.
+ReadOutcome check_head(const bhttp::request<bhttp::string_body>& m, const RequestParser& parser) {
+  const auto lengths = m.count(bhttp::field::content_length);
+  const auto [te_first, te_last] = m.equal_range(bhttp::field::transfer_encoding);
+  if (te_first != te_last) {
+    if (lengths != 0 || std::next(te_first) != te_last || m.version() < 11) {
+      return ReadOutcome::kBadFraming;
+    }
+    const auto value = te_first->value();
+    const int verdict = detail::transfer_encoding_verdict({value.data(), value.size()});
+    if (verdict == 501) return ReadOutcome::kUnsupportedCoding;
+    if (verdict != 0 || !parser.chunked()) return ReadOutcome::kBadFraming;
+  }
+  if (lengths > 1) return ReadOutcome::kBadFraming;
+  if (lengths == 1) {
+    const auto value = m.find(bhttp::field::content_length)->value();
+    if (!detail::plain_content_length({value.data(), value.size()})) {
+      return ReadOutcome::kBadFraming;
+    }
+  }
+  const auto hosts = m.count(bhttp::field::host);
+  if (hosts > 1 || (hosts == 0 && m.version() >= 11)) return ReadOutcome::kBadFraming;
+  return ReadOutcome::kComplete;
+}
+
 std::chrono::milliseconds sweep_tick(const ServerOptions& o) {
-  auto shortest = std::min({o.read_timeout, o.idle_timeout, o.write_timeout});
+  auto shortest = std::min({o.read_timeout, o.idle_timeout, o.write_timeout, o.header_timeout});
   return std::clamp(shortest / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
 }
 
@@ -204,8 +244,9 @@ struct Server::Impl {
   std::shared_ptr<spdlog::logger> access_log;
   std::chrono::milliseconds tick{250};
 
-  Counter requests, answered_on_io, pool_attempts, rejected;
+  Counter requests, answered_on_io, pool_attempts, rejected, rejected_connections;
   std::atomic<std::size_t> connections{0};
+  std::size_t max_connections = 0;  // options.max_connections, or the RLIMIT_NOFILE default
   std::atomic<std::uint16_t> port{0};
   std::atomic<bool> stopping{false};
 
@@ -234,13 +275,17 @@ struct Server::Impl {
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> sweep(Worker& w);
   asio::awaitable<void> session(Worker& w, tcp::socket socket);
+  asio::awaitable<void> refuse(Worker& w, tcp::socket socket);
   asio::awaitable<bool> serve_one(Worker& w, Connection& c, beast::flat_buffer& buffer,
                                   Exchange& ex);
   asio::awaitable<bool> wait_for_bytes(Worker& w, Connection& c, beast::flat_buffer& buffer);
   asio::awaitable<ReadOutcome> read_request(Connection& c, beast::flat_buffer& buffer,
-                                            RequestParser& parser);
+                                            RequestParser& parser, Exchange& ex);
+  asio::awaitable<ReadOutcome> continue_if_expected(Connection& c, RequestParser& parser);
   asio::awaitable<void> answer_error(Connection& c, Exchange& ex, ReadOutcome outcome);
-  asio::awaitable<http::Response> produce(Exchange& ex, std::size_t& route);
+  asio::awaitable<http::Response> produce(Connection& c, Exchange& ex, std::size_t& route);
+  bool metrics_allowed(Connection& c) const;
+  [[nodiscard]] bool has_allowed_host(const http::Request& request) const;
   asio::awaitable<bool> write_response(Connection& c, Exchange& ex, const http::Response& response,
                                        bool keep_alive);
   asio::awaitable<void> linger(Connection& c);
@@ -303,6 +348,8 @@ void Server::Impl::start() {
   }
   if (options.access_log) access_log = access_logger();
   tick = sweep_tick(options);
+  max_connections =
+      options.max_connections == 0 ? detail::default_max_connections() : options.max_connections;
   pool = std::make_unique<detail::HandlerPool>(
       options.handler_threads == 0 ? 4 * cores : options.handler_threads, options.handler_queue);
   asio::co_spawn(workers[0]->ioc, accept_loop(), asio::detached);
@@ -395,6 +442,12 @@ asio::awaitable<void> Server::Impl::accept_loop() {
     }
     ErrorCode ignored;
     socket.set_option(tcp::no_delay(true), ignored);  // responses go out in one write anyway
+    // Counted here, not in the session, so that a burst of accepts cannot overshoot the limit.
+    if (connections.load(std::memory_order_relaxed) >= max_connections) {
+      asio::co_spawn(w.ioc, refuse(w, std::move(socket)), asio::detached);
+      continue;
+    }
+    connections.fetch_add(1, std::memory_order_relaxed);
     asio::co_spawn(w.ioc, session(w, std::move(socket)), asio::detached);
   }
 }
@@ -426,10 +479,7 @@ asio::awaitable<void> Server::Impl::session(Worker& w, tcp::socket socket) {
     Impl& impl;
     Worker& w;
     Connection& c;
-    Registration(Impl& i, Worker& wk, Connection& cn) : impl(i), w(wk), c(cn) {
-      w.link(c);
-      impl.connections.fetch_add(1, std::memory_order_relaxed);
-    }
+    Registration(Impl& i, Worker& wk, Connection& cn) : impl(i), w(wk), c(cn) { w.link(c); }
     ~Registration() {
       w.unlink(c);
       impl.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -449,13 +499,33 @@ asio::awaitable<void> Server::Impl::session(Worker& w, tcp::socket socket) {
   c.socket.close(ignored);
 }
 
+// Over the connection limit: a 503 without reading the request, then a lingering close. The
+// connection is swept like any other (write timeout, linger) but not counted: it holds its
+// descriptor for at most write_timeout + kLinger.
+asio::awaitable<void> Server::Impl::refuse(Worker& w, tcp::socket socket) {
+  Connection c(std::move(socket));
+  w.link(c);
+  Exchange ex;
+  auto response = http::Response::text("Service Unavailable", 503);
+  response.headers.set("Retry-After", std::to_string(options.retry_after.count()));
+  detail::new_request_id(ex.request.request_id);
+  ex.request.method = "-";
+  ex.request.path = "-";
+  rejected_connections.add();
+  if (co_await write_response(c, ex, response, false)) co_await linger(c);
+  ErrorCode ignored;
+  c.socket.close(ignored);
+  w.unlink(c);
+  if (w.stopping && w.head == nullptr && !w.tearing_down) w.sweep_timer.cancel();
+}
+
 asio::awaitable<bool> Server::Impl::serve_one(Worker& w, Connection& c, beast::flat_buffer& buffer,
                                               Exchange& ex) {
   if (buffer.size() == 0 && !co_await wait_for_bytes(w, c, buffer)) co_return false;
   RequestParser parser;
   parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
   parser.body_limit(options.max_body_bytes);
-  ReadOutcome outcome = co_await read_request(c, buffer, parser);
+  ReadOutcome outcome = co_await read_request(c, buffer, parser, ex);
   if (outcome != ReadOutcome::kComplete) {
     if (outcome != ReadOutcome::kClosed) co_await answer_error(c, ex, outcome);
     co_return false;
@@ -467,10 +537,20 @@ asio::awaitable<bool> Server::Impl::serve_one(Worker& w, Connection& c, beast::f
   ex.version = message.version();
   ex.head_request = message.method() == bhttp::verb::head;
   const bool client_keeps_alive = message.keep_alive();
-  fill_request(ex.request, message);
+  fill_request(ex.request, message, ex.head_fields);
   std::size_t route = unmatched_route;
-  http::Response response = co_await produce(ex, route);
-  const bool keep_alive = client_keeps_alive && !w.stopping;
+  // The Host check comes before routing and caching: a forged Host never mints a cache key.
+  // (No co_await inside a conditional expression: g++ 12 miscompiles it.)
+  http::Response response;
+  if (has_allowed_host(ex.request)) {
+    response = co_await produce(c, ex, route);
+  } else {
+    response = http::Response::text("Bad Request: Host not allowed", 400);
+  }
+  ++ex.served;
+  const bool keep_alive =
+      client_keeps_alive && !w.stopping &&
+      (options.max_requests_per_connection == 0 || ex.served < options.max_requests_per_connection);
   const bool written = co_await write_response(c, ex, response, keep_alive);
   finish(c, ex, response, route, started);
   co_return written&& keep_alive;
@@ -489,31 +569,68 @@ asio::awaitable<bool> Server::Impl::wait_for_bytes(Worker& w, Connection& c,
   co_return true;
 }
 
-// From the first byte of a request, the whole of it (header and body) must arrive within
-// read_timeout: a client trickling bytes cannot extend its stay.
+// From the first byte of a request, its head must arrive within header_timeout and the whole
+// of it within read_timeout: a client trickling bytes cannot extend its stay.
+//
+// One budget, max_header_bytes, bounds everything of a request that is not body: the head,
+// every chunk-size line with its extensions, and the trailer. Beast bounds the head alone, and
+// keeps an incomplete chunk line or trailer in the buffer however long it grows, so the
+// budget counts the bytes the parser consumed that are not body, plus those it is still
+// waiting on.
 asio::awaitable<ReadOutcome> Server::Impl::read_request(Connection& c, beast::flat_buffer& buffer,
-                                                        RequestParser& parser) {
+                                                        RequestParser& parser, Exchange& ex) {
   c.phase = Phase::kReading;
-  c.deadline = SteadyClock::now() + options.read_timeout;
-  // A whole request usually arrived in one read: parse it in place, and only fall back to
-  // Beast's composed read (an extra dispatch per step) when more bytes are needed.
-  ErrorCode ec;
-  buffer.consume(parser.put(buffer.data(), ec));
-  if (ec == bhttp::error::need_more) ec = {};
-  std::size_t n = 0;
-  if (!ec && !parser.is_header_done()) {
-    std::tie(ec, n) = co_await bhttp::async_read_header(c.socket, buffer, parser, kNoThrow);
-  }
-  if (!ec && !parser.is_done()) {
-    if (expects_continue(parser.get())) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      auto [write_ec, written] =
-          co_await asio::async_write(c.socket, asio::buffer(kContinue), kNoThrow);
-      if (write_ec) co_return classify(write_ec, c);
+  const auto first_byte = SteadyClock::now();
+  const auto read_deadline = first_byte + options.read_timeout;
+  c.deadline = std::min(read_deadline, first_byte + options.header_timeout);
+  std::size_t consumed = 0;
+  for (;;) {
+    ErrorCode ec;
+    while (buffer.size() != 0 && !parser.is_done()) {
+      const bool header_was_done = parser.is_header_done();
+      const std::size_t n = parser.put(buffer.data(), ec);
+      buffer.consume(n);
+      consumed += n;
+      if (ec || n == 0) break;
+      if (!header_was_done && parser.is_header_done()) {
+        auto& m = parser.get();
+        ex.head_fields = static_cast<std::size_t>(std::distance(m.begin(), m.end()));
+        if (auto verdict = check_head(m, parser); verdict != ReadOutcome::kComplete) {
+          co_return verdict;
+        }
+        c.deadline = read_deadline;
+        if (!parser.is_done()) {
+          if (auto sent = co_await continue_if_expected(c, parser);
+              sent != ReadOutcome::kComplete) {
+            co_return sent;
+          }
+        }
+      }
     }
-    std::tie(ec, n) = co_await bhttp::async_read(c.socket, buffer, parser, kNoThrow);
+    if (ec == bhttp::error::need_more) ec = {};
+    if (ec) co_return classify(ec, c);
+    if (parser.is_done()) co_return ReadOutcome::kComplete;
+    const std::size_t body = parser.is_header_done() ? parser.get().body().size() : 0;
+    if (consumed - body + buffer.size() > options.max_header_bytes) {
+      co_return ReadOutcome::kHeaderTooLarge;
+    }
+    auto [read_ec, n] = co_await c.socket.async_read_some(buffer.prepare(kReadChunk), kNoThrow);
+    if (read_ec) co_return c.timed_out ? ReadOutcome::kTimedOut : ReadOutcome::kClosed;
+    buffer.commit(n);
   }
-  co_return classify(ec, c);
+}
+
+asio::awaitable<ReadOutcome> Server::Impl::continue_if_expected(Connection& c,
+                                                                RequestParser& parser) {
+  if (!expects_continue(parser.get())) co_return ReadOutcome::kComplete;
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  auto [ec, written] = co_await asio::async_write(c.socket, asio::buffer(kContinue), kNoThrow);
+  co_return ec ? classify(ec, c) : ReadOutcome::kComplete;
+}
+
+bool Server::Impl::has_allowed_host(const http::Request& request) const {
+  auto host = request.headers.get("Host");
+  return !host || detail::host_allowed(*host, options.allowed_hosts);  // HTTP/1.0: no Host
 }
 
 asio::awaitable<void> Server::Impl::answer_error(Connection& c, Exchange& ex, ReadOutcome outcome) {
@@ -603,10 +720,23 @@ auto Server::Impl::on_pool(Job job) {
       asio::use_awaitable, std::move(job));
 }
 
-asio::awaitable<http::Response> Server::Impl::produce(Exchange& ex, std::size_t& route) {
+bool Server::Impl::metrics_allowed(Connection& c) const {
+  ErrorCode ec;
+  const auto endpoint = c.socket.remote_endpoint(ec);
+  if (ec) return false;
+  auto address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return detail::client_allowed(address.to_string(), address.is_loopback(),
+                                options.metrics_allowed_clients);
+}
+
+asio::awaitable<http::Response> Server::Impl::produce(Connection& c, Exchange& ex,
+                                                      std::size_t& route) {
   http::Request& request = ex.request;
   if (!options.metrics_path.empty() && request.path == options.metrics_path &&
-      (request.method == "GET" || request.method == "HEAD")) {
+      (request.method == "GET" || request.method == "HEAD") && metrics_allowed(c)) {
     route = metrics_route;
     answered_on_io.add();
     auto response = http::Response::text(metrics->render(samples()));
@@ -693,6 +823,9 @@ std::vector<Sample> Server::Impl::samples() const {
        "counter", static_cast<double>(answered_on_io.value())},
       {"cachekit_handler_pool_dispatched_total", "Requests handed to the handler pool.", "counter",
        static_cast<double>(dispatched)},
+      {"cachekit_http_connections_refused_total",
+       "Connections answered 503 and closed because max_connections were open.", "counter",
+       static_cast<double>(rejected_connections.value())},
       {"cachekit_handler_pool_rejected_total", "Requests answered 503 because the pool was full.",
        "counter", static_cast<double>(rejections)},
   };

@@ -225,8 +225,8 @@ TEST(ServerE2E, AnswersOversizedHeaderWith431AndOversizedBodyWith413) {
   }
   {  // announced only: answered before the body is sent
     HttpClient client(server.port());
-    ASSERT_TRUE(
-        client.send_raw("POST /upload/ HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n"));
+    ASSERT_TRUE(client.send_raw(
+        "POST /upload/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000000\r\n\r\n"));
     auto r = client.read_response();
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 413);
@@ -304,8 +304,9 @@ TEST(ServerE2E, HonoursExpectContinue) {
   server.router().post("/echo/", [](http::Request& r) { return http::Response::text(r.body); });
   server.start();
   HttpClient client(server.port());
-  ASSERT_TRUE(client.send_raw(
-      "POST /echo/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      client.send_raw("POST /echo/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: "
+                      "100-continue\r\n\r\n"));
   auto interim = client.read_response();
   ASSERT_TRUE(interim);
   EXPECT_EQ(interim->status, 100);
@@ -341,9 +342,9 @@ TEST(ServerE2E, RejectsWith503AndRetryAfterWhenTheHandlerPoolIsFull) {
   server.router().get("/slow/", gate.handler());
   server.start();
   HttpClient running(server.port()), queued(server.port()), refused(server.port());
-  ASSERT_TRUE(running.send_raw("GET /slow/ HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(running.send_raw("GET /slow/ HTTP/1.1\r\nHost: localhost\r\n\r\n"));
   gate.entered.get_future().wait();
-  ASSERT_TRUE(queued.send_raw("GET /slow/ HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(queued.send_raw("GET /slow/ HTTP/1.1\r\nHost: localhost\r\n\r\n"));
   for (int i = 0; i < 500 && server.stats().pool_queued == 0; ++i) std::this_thread::sleep_for(2ms);
   ASSERT_EQ(server.stats().pool_queued, 1U);
 
@@ -369,7 +370,7 @@ TEST(ServerE2E, GracefulStopFinishesTheInFlightRequestAndRefusesNewOnes) {
   HttpClient busy(port);
   HttpClient idle(port);
   ASSERT_TRUE(idle.send_raw(""));  // connected, never sends a request
-  ASSERT_TRUE(busy.send_raw("GET /slow/ HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(busy.send_raw("GET /slow/ HTTP/1.1\r\nHost: localhost\r\n\r\n"));
   gate.entered.get_future().wait();
 
   auto stopped = std::async(std::launch::async, [&] { server.stop(); });
@@ -394,7 +395,7 @@ TEST(ServerE2E, ShutdownTimeoutBoundsTheStop) {
   server.router().get("/slow/", gate.handler());
   server.start();
   HttpClient busy(server.port());
-  ASSERT_TRUE(busy.send_raw("GET /slow/ HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(busy.send_raw("GET /slow/ HTTP/1.1\r\nHost: localhost\r\n\r\n"));
   gate.entered.get_future().wait();
   auto started = std::chrono::steady_clock::now();
   auto stopped = std::async(std::launch::async, [&] { server.stop(); });

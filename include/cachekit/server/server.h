@@ -48,6 +48,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cachekit/http/handler.h"
 #include "cachekit/server/metrics.h"
@@ -72,8 +73,19 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};   // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{10'000};  // to take a response
   std::chrono::milliseconds shutdown_timeout{10'000};
+  // Hostile clients (see "Hostile clients" above).
+  std::chrono::milliseconds header_timeout{10'000};  // first byte to end of the head → 408
+  std::size_t max_connections = 0;  // 0: from RLIMIT_NOFILE (see above); more → 503
+  std::size_t max_requests_per_connection = 1000;  // then Connection: close; 0: no limit
+  // Host names this site answers (Django's ALLOWED_HOSTS): "www.example.com", ".example.com"
+  // (the domain and every subdomain), "*" (any). A request whose Host (port ignored) matches
+  // none gets 400 before routing or caching. Empty: loopback names only (development).
+  std::vector<std::string> allowed_hosts{};
   bool access_log = true;
   std::string metrics_path = "/metrics";  // "" disables the endpoint
+  // Client addresses that may read metrics_path; others get 404. IP literals, "loopback"
+  // (127.0.0.0/8, ::1 and their IPv4-mapped forms) or "*" (everyone).
+  std::vector<std::string> metrics_allowed_clients{"loopback"};
   RouterOptions router{};
 };
 
