@@ -6,7 +6,7 @@ BUILD ?= build
 CACHE ?= locmem
 FULL ?= 0
 
-.PHONY: all deps build demo test test-quick bench install format clean
+.PHONY: all deps build demo test test-quick bench fuzz-long install format clean
 
 all: build
 
@@ -41,6 +41,20 @@ bench: deps
 	@echo "  bench/redis_compare.sh build-release 5 10 100   # vs redis-benchmark, redis-cli"
 	@echo "  bench/run-sql-bench.sh build-release 5 10       # vs pgbench, raw sqlite3"
 	@echo "  bench/http/run.sh build-release 5 10            # page-cache hit vs nginx, wrk"
+	@echo "  bench/http/hostile.py build-release/bench/http/page_cache_server 100 10  # hostile clients"
+	@echo "  bench/http/corpus-vs-nginx.sh                    # robustness corpus vs nginx"
+	@echo "  make fuzz-long                                   # request-path fuzzer, 10 minutes"
+
+# The request-path fuzzer (src/server/fuzz) for 10 minutes; the corpus it grows stays in
+# build-fuzz/request-corpus. make test runs it for 20 s.
+fuzz-long: deps
+	CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCACHEKIT_FUZZ=ON -DCACHEKIT_SANITIZE=address -DCACHEKIT_BUILD_TESTS=OFF \
+	  -DCACHEKIT_BUILD_BENCH=OFF -DCACHEKIT_BUILD_APPS=OFF >/dev/null
+	cmake --build build-fuzz -j$(JOBS) --target request_path_fuzz
+	mkdir -p build-fuzz/request-corpus
+	build-fuzz/src/server/request_path_fuzz -max_total_time=600 -max_len=8192 \
+	  build-fuzz/request-corpus src/server/fuzz/corpus
 
 install: build
 	cmake --install $(BUILD) $(if $(PREFIX),--prefix $(PREFIX))
