@@ -24,8 +24,12 @@ int main(int argc, char** argv) {
   const std::size_t body_bytes = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024;
 
   cachekit::Cache cache(cachekit::make_locmem_backend());
-  cachekit::server::Server server(
-      {.port = port, .io_threads = 1, .handler_threads = 2, .access_log = false});
+  // No per-connection request cap: nginx.conf.in sets keepalive_requests 1000000 to match.
+  cachekit::server::Server server({.port = port,
+                                   .io_threads = 1,
+                                   .handler_threads = 2,
+                                   .max_requests_per_connection = 0,
+                                   .access_log = false});
   const std::string body(body_bytes, 'x');  // run.sh gives nginx the same bytes
   server.router().get(
       "/page.txt",
