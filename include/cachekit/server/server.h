@@ -27,6 +27,18 @@
 // bounded time. Timeouts are checked by a periodic sweep (resolution: 1/8 of the smallest
 // timeout, at least 5 ms) instead of a timer per operation, which keeps the per-request cost low.
 //
+// Hostile clients. max_header_bytes is one budget per request for everything that is not body:
+// the head, every chunk-size line with its extensions, and the trailer (431 past it). The head
+// must arrive within header_timeout of the request's first byte (408). Framing follows RFC 9112
+// §6 so that a proxy in front and this server agree on where a request ends: a
+// Transfer-Encoding other than a lone "chunked" is 501; Transfer-Encoding with Content-Length,
+// duplicate Transfer-Encoding or Content-Length, a signed or list-valued Content-Length,
+// Transfer-Encoding in HTTP/1.0, and a missing (HTTP/1.1) or duplicate Host are 400; all close
+// the connection. Trailer fields never reach request.headers. A Host not in allowed_hosts gets
+// 400 before routing and caching. Beyond max_connections open connections a new one gets 503
+// and is closed; after max_requests_per_connection responses a connection is closed. The
+// metrics endpoint answers only metrics_allowed_clients (others reach the router: 404).
+//
 // Shutdown (stop(), or SIGINT/SIGTERM under run()): stop accepting, close idle keep-alive
 // connections, let in-flight requests finish (their responses carry Connection: close), and
 // after shutdown_timeout close whatever is left. stop() then waits for handlers still running
