@@ -1,7 +1,12 @@
 // Deliberate expiry. Removing a URI's header list is what makes every variant unreachable on
-// any backend (the next store mints a new epoch; header_list.h explains why). With a backend
-// that can list keys, the variant pages themselves are erased too so they stop taking memory;
-// the no-Vary pages (whose keys are known without listing) are erased everywhere.
+// any backend (the next store mints a new epoch; header_list.h explains why); the no-Vary
+// pages, whose keys are known without listing, are erased with it. That is all a write
+// (POST/PUT/PATCH/DELETE) does: anyone can send one, and listing the store per write would
+// let unauthenticated traffic run a full SCAN on Redis, or read every file of the file
+// backend, per request. The orphaned variants expire with their own timeout.
+//
+// The explicit invalidate(uri) — an operator's call — also lists the store (when the backend
+// can) to erase the variants themselves, so they stop taking memory at once.
 //
 // Listing uses the backend's glob, then each key is checked against the exact shape of a page
 // key, because a key_prefix containing '.' (or a glob that matches more than it should) must
@@ -76,14 +81,29 @@ std::string normalized_uri(std::string_view uri) {
 
 }  // namespace
 
-bool PageCache::Impl::invalidate(std::string_view raw_uri) const {
-  std::string uri = normalized_uri(raw_uri);
-  bool removed = cache().erase(cache_header_key(options.key_prefix, uri));
+namespace {
+
+// The keys of `uri`'s pages stored without Vary (known without listing).
+std::vector<std::string> unvaried_page_keys(std::string_view key_prefix, std::string_view uri) {
   std::vector<std::string> pages;
   Request bare;  // no headers: the values hash is md5(""), the key of a page without Vary
   for (std::string_view method : {"GET", "HEAD"}) {
-    pages.push_back(cache_page_key(options.key_prefix, method, uri, bare, {}));
+    pages.push_back(cache_page_key(key_prefix, method, uri, bare, {}));
   }
+  return pages;
+}
+
+}  // namespace
+
+bool PageCache::Impl::forget(std::string_view uri) const {
+  bool removed = cache().erase(cache_header_key(options.key_prefix, uri));
+  return cache().erase_many(unvaried_page_keys(options.key_prefix, uri)) > 0 || removed;
+}
+
+bool PageCache::Impl::invalidate(std::string_view raw_uri) const {
+  std::string uri = normalized_uri(raw_uri);
+  bool removed = cache().erase(cache_header_key(options.key_prefix, uri));
+  std::vector<std::string> pages = unvaried_page_keys(options.key_prefix, uri);
   if (cache().backend_info().supports_keys) {
     std::string head = std::string(kPageHead) + options.key_prefix + ".";
     std::string uri_md5 = md5_hex(uri);

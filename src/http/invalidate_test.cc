@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cachekit/backends/locmem.h"
 #include "cachekit/http/cache_control.h"
 #include "cachekit/http/page_cache.h"
 #include "http/http_test_util.h"
@@ -93,6 +94,45 @@ TEST_P(InvalidateTest, FailedUnsafeRequestsAndOtherUrisLeavePagesAlone) {
 
 INSTANTIATE_TEST_SUITE_P(KeysListed, InvalidateTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "NoKeys" : "Locmem"; });
+
+// An unsafe request anyone can send must cost O(1) store calls: listing keys is a full SCAN
+// on Redis and a read of every file on the file backend. Dropping the header list is enough to
+// make every old variant unreachable (the next store mints a new epoch).
+TEST(Invalidate, UnsafeMethodInvalidatesWithoutListingTheStore) {
+  ManualClock clock;
+  auto counting = std::make_shared<testing::KeysCountingBackend>(
+      make_locmem_backend(LocmemOptions{.max_entries = 1000, .clock = &clock}));
+  Cache cache(counting, CacheOptions{.clock = &clock});
+  PageCache page({.cache = &cache, .clock = &clock});
+  int calls = 0;
+  Handler h = [&calls](Request& r) {
+    Response res = Response::text("v" + std::to_string(++calls) + " " +
+                                  std::string(r.headers.get("Accept-Language").value_or("")));
+    patch_vary_headers(res, {"Accept-Language"});
+    return res;
+  };
+  for (const char* lang : {"en", "fr", "de"}) {
+    Request r = get("/p/", {{"Accept-Language", lang}});
+    page.serve(r, h);
+  }
+  ASSERT_EQ(calls, 3);
+
+  for (const char* method : {"POST", "PUT", "PATCH", "DELETE"}) {
+    Request write = make_request(method, "/p/");
+    Response res = page.serve(write, [](Request&) { return Response::text("done"); });
+    EXPECT_EQ(res.headers.get("Cache-Status"), "cachekit; fwd=method; detail=invalidated")
+        << method;
+    for (const char* lang : {"en", "fr", "de"}) {
+      Request r = get("/p/", {{"Accept-Language", lang}});
+      EXPECT_EQ(page.fetch(r), std::nullopt) << method << " " << lang;
+    }
+    Request again = get("/p/", {{"Accept-Language", "en"}});
+    page.serve(again, h);  // re-learns the header list; fr and de must stay unreachable
+    Request fr = get("/p/", {{"Accept-Language", "fr"}});
+    EXPECT_EQ(page.fetch(fr), std::nullopt) << method;
+  }
+  EXPECT_EQ(counting->keys_calls.load(), 0) << "a write listed the store";
+}
 
 TEST(Invalidate, HostIsMatchedCaseInsensitively) {
   Site site;

@@ -227,7 +227,7 @@ void PageCache::Impl::update_other(const Request& request, Response& response) c
   // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI.
   if (is_unsafe_method(request.method) && response.status >= 200 && response.status < 400) {
     auto uri = cache_uri(request, options.allowed_hosts);
-    if (uri && invalidate(*uri)) member += "; detail=invalidated";
+    if (uri && forget(*uri)) member += "; detail=invalidated";
   }
   detail::append_cache_status(response, member);
 }

@@ -48,6 +48,9 @@ struct PageCache::Impl {
   // The handler and store() without coalescing.
   Response run(Request& request, const Handler& handler, std::string_view fwd) const;
 
+  // What a successful write does to its URI: erases the header list (every variant becomes
+  // unreachable) and the no-Vary pages, never listing the store. `uri` as cache_uri() built it.
+  bool forget(std::string_view uri) const;
   bool invalidate(std::string_view uri) const;
   std::size_t invalidate_all() const;
 

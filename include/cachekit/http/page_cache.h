@@ -96,7 +96,9 @@ class PageCache {
   [[nodiscard]] std::optional<Response> fetch(const Request& request) const;
   // Stores `response` when the rules allow, patching it as stored (ETag when absent, Expires,
   // max-age) and appending its Cache-Status member (stored, or why not) either way. For a
-  // successful (2xx/3xx) POST/PUT/PATCH/DELETE, invalidates the request URI's pages instead.
+  // successful (2xx/3xx) POST/PUT/PATCH/DELETE, invalidates the request URI's pages instead:
+  // a fixed number of deletes (its header list, which makes every variant unreachable, and
+  // the no-Vary pages), never a listing of the store, whatever the backend.
   // Never throws; a failed write leaves the response as it would be (without `stored`).
   void update(const Request& request, Response& response) const;
   // fetch(), else the handler — coalesced with concurrent misses of the same page — then
