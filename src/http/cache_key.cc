@@ -138,7 +138,7 @@ std::optional<std::string> cache_uri(const Request& request,
   if (!host || !md5_available()) return std::nullopt;
   std::string uri = request.scheme;
   uri += "://";
-  uri += *host;
+  detail::append_canonical_host(uri, *host, request.scheme);
   uri += request.target();
   return uri;
 }
@@ -186,6 +186,23 @@ std::string cache_page_key(std::string_view key_prefix, std::string_view method,
 }
 
 namespace detail {
+
+void append_canonical_host(std::string& out, std::string_view host, std::string_view scheme) {
+  std::size_t domain_end = !host.empty() && host.front() == '[' ? host.find(']') : host.find(':');
+  if (domain_end == std::string_view::npos) {
+    domain_end = host.size();
+  } else if (host[domain_end] == ']') {
+    ++domain_end;
+  }
+  std::string_view domain = host.substr(0, domain_end);
+  std::string_view port = host.substr(domain_end);  // "" or ":digits"
+  if (domain.size() > 1 && domain.ends_with('.')) domain.remove_suffix(1);
+  out += domain;
+  std::string_view digits = port.empty() ? port : port.substr(1);
+  while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+  bool is_default = (scheme == "http" && digits == "80") || (scheme == "https" && digits == "443");
+  if (!is_default) out += port;
+}
 
 std::string header_key_for(std::string_view key_prefix, std::string_view uri_md5) {
   std::string key(kHeaderKeyHead);

@@ -177,5 +177,25 @@ TEST(CacheUri, RefusesWhatCannotBeKeyed) {
   EXPECT_EQ(cache_uri(make_request("GET", "/", {}, "www.example.com"), allowed), std::nullopt);
 }
 
+// One host spelled several ways is one key: otherwise any client can mint new keys for a
+// page (and fill the store with copies) by varying the case, the default port or a trailing dot.
+TEST(CacheUri, NormalisesHostCaseDefaultPortAndTrailingDot) {
+  for (const char* host :
+       {"example.com", "EXAMPLE.com:80", "Example.Com.", "example.com.:80", "example.com:080"}) {
+    EXPECT_EQ(cache_uri(make_request("GET", "/p/?x=1", {}, host)), "http://example.com/p/?x=1")
+        << host;
+  }
+  EXPECT_EQ(cache_uri(make_request("GET", "/p/", {}, "example.com:443")),
+            "http://example.com:443/p/");  // not http's default port
+  EXPECT_EQ(cache_uri(make_request("GET", "/p/", {}, "example.com:8080")),
+            "http://example.com:8080/p/");
+  Request secure = make_request("GET", "/p/", {}, "EXAMPLE.COM:443");
+  secure.scheme = "https";
+  EXPECT_EQ(cache_uri(secure), "https://example.com/p/");
+  secure.headers.set("Host", "example.com:80");
+  EXPECT_EQ(cache_uri(secure), "https://example.com:80/p/");
+  EXPECT_EQ(cache_uri(make_request("GET", "/p/", {}, "[::1]:80")), "http://[::1]/p/");
+}
+
 }  // namespace
 }  // namespace cachekit::http

@@ -16,7 +16,9 @@
 
 #include "cachekit/http/cache_key.h"
 #include "core/log.h"
+#include "http/key_parts.h"
 #include "http/page_cache_impl.h"
+#include "http/text.h"
 
 namespace cachekit::http {
 
@@ -65,17 +67,16 @@ std::optional<std::vector<std::string>> list_keys(const Cache& cache, const std:
   return out;
 }
 
-// scheme://HOST/rest with the host lower-cased, as cache_uri() builds keys.
+// scheme://host/rest with the host in its canonical spelling, as cache_uri() builds keys.
 std::string normalized_uri(std::string_view uri) {
-  std::string out(uri);
-  std::size_t start = out.find("://");
-  if (start == std::string::npos) return out;
+  std::size_t start = uri.find("://");
+  if (start == std::string_view::npos) return std::string(uri);
+  std::string scheme = detail::lower(uri.substr(0, start));
   start += 3;
-  std::size_t end = out.find_first_of("/?", start);
-  if (end == std::string::npos) end = out.size();
-  for (std::size_t i = start; i < end; ++i) {
-    if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] - 'A' + 'a');
-  }
+  std::size_t end = std::min(uri.find_first_of("/?", start), uri.size());
+  std::string out = scheme + "://";
+  detail::append_canonical_host(out, detail::lower(uri.substr(start, end - start)), scheme);
+  out += uri.substr(end);
   return out;
 }
 

@@ -11,6 +11,10 @@
 
 namespace cachekit::http::detail {
 
+// Appends `host` (lower-case, as validated_host() returns it) in its one canonical spelling:
+// a domain's trailing dot and the scheme's default port (http 80, https 443) dropped, so
+// `EXAMPLE.com.:80` and `example.com` make one key. No allocation beyond `out`'s growth.
+void append_canonical_host(std::string& out, std::string_view host, std::string_view scheme);
 // "views.decorators.cache.cache_header.<prefix>.<uri_md5>".
 std::string header_key_for(std::string_view key_prefix, std::string_view uri_md5);
 // "views.decorators.cache.cache_page.<prefix>.<method>.<uri_md5>.<md5(values)>".

@@ -330,6 +330,24 @@ TEST_F(PageCacheTest, InvalidHostIsNeverKeyed) {
             "cachekit; hit; ttl=600");
 }
 
+TEST_F(PageCacheTest, HostSpelledWithCaseOrDefaultPortSharesOneKey) {
+  page();
+  EXPECT_EQ(status_of(serve(make_request("GET", "/p/", {}, "example.com"))),
+            "cachekit; fwd=uri-miss; stored; ttl=600");
+  for (const char* host : {"EXAMPLE.com:80", "Example.COM", "example.com.", "example.com:80"}) {
+    EXPECT_EQ(status_of(serve(make_request("GET", "/p/", {}, host))), "cachekit; hit; ttl=600")
+        << host;
+  }
+  EXPECT_EQ(h_.count(), 1);
+  // A POST to one spelling invalidates the page for all of them.
+  Request write = make_request("POST", "/p/", {}, "EXAMPLE.COM:80");
+  serve(write);
+  EXPECT_EQ(pc_->fetch(make_request("GET", "/p/", {}, "example.com")), std::nullopt);
+  serve(make_request("GET", "/p/", {}, "example.com"));
+  EXPECT_TRUE(pc_->invalidate("HTTP://Example.com:80/p/"));
+  EXPECT_EQ(pc_->fetch(make_request("GET", "/p/", {}, "example.com")), std::nullopt);
+}
+
 TEST_F(PageCacheTest, UpstreamCacheStatusIsKeptAndOursAppended) {
   page();
   h_.make = [](Request&) {

@@ -280,6 +280,22 @@ TEST(PageCacheE2E, ASuccessfulPostInvalidatesThePage) {
   EXPECT_EQ(site.calls.load(), 2);
 }
 
+TEST(PageCacheE2E, OneHostSpelledDifferentlyIsOneKey) {
+  Site site;
+  site.server.router().get("/page/", site.cached(60s, site.counting("the page")));
+  site.server.start();
+  HttpClient client(site.server.port());
+  auto first = client.get("/page/", {{"Host", "127.0.0.1"}});
+  ASSERT_TRUE(first);
+  EXPECT_THAT(*first->header("Cache-Status"), HasSubstr("fwd=uri-miss; stored"));
+  for (const char* host : {"127.0.0.1:80", "127.0.0.1:0080"}) {
+    auto again = client.get("/page/", {{"Host", host}});
+    ASSERT_TRUE(again) << host;
+    EXPECT_THAT(*again->header("Cache-Status"), HasSubstr("; hit")) << host;
+  }
+  EXPECT_EQ(site.calls.load(), 1) << "a default port minted a second key";
+}
+
 class CountingView : public View {
  public:
   http::Response get(http::Request&) override {

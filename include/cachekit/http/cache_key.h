@@ -12,7 +12,8 @@
 // request whose Host is missing, syntactically illegal (Django's host regex: letters, digits,
 // `.` and `-`, or a bracketed IPv6 literal, then an optional :port) or not in allowed_hosts
 // has no key at all, so it is never served from nor stored in the cache (poisoning by a forged
-// Host cannot touch other hosts' pages). A valid host is lower-cased before hashing. Scheme
+// Host cannot touch other hosts' pages). A valid host is keyed in one spelling: lower-cased,
+// without a domain's trailing dot or the scheme's default port (:80 http, :443 https). Scheme
 // must be http or https. Django's i18n/timezone key suffixes are not added (no USE_I18N), so
 // Accept-Language is kept in the Vary list like any other header.
 //
@@ -47,7 +48,8 @@ struct KeyOptions {
 [[nodiscard]] std::optional<std::string> validated_host(
     std::string_view host, std::span<const std::string> allowed_hosts = {});
 
-// scheme://host/path?query with the validated host; nullopt when the request cannot be keyed
+// scheme://host/path?query with the validated host in its canonical spelling (above:
+// `EXAMPLE.com.:80` → `example.com` for http); nullopt when the request cannot be keyed
 // (scheme other than http/https, or validated_host() refused the Host header).
 [[nodiscard]] std::optional<std::string> cache_uri(const Request& request,
                                                    std::span<const std::string> allowed_hosts = {});

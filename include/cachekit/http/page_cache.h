@@ -107,9 +107,10 @@ class PageCache {
   Response serve(Request& request, const Handler& handler) const;
 
   // Removes the cached page(s) for an absolute URI `scheme://host/path?query` (the host is
-  // lower-cased, as keys are; every method and Vary variant: the header list goes, so no variant is
-  // reachable again, and with a backend that lists keys the variants themselves are erased). True
-  // if something was removed; false when nothing was stored, or the store failed.
+  // spelled as keys spell it: lower-cased, no trailing dot, no default port; every method and
+  // Vary variant: the header list goes, so no variant is reachable again, and with a backend
+  // that lists keys the variants themselves are erased). True if something was removed; false
+  // when nothing was stored, or the store failed.
   bool invalidate(std::string_view absolute_uri) const;
   // Removes every page this PageCache stored under its key_prefix, through the backend's
   // keys(); returns how many pages. 0 (and a log line) when the backend cannot list keys.
