@@ -26,6 +26,11 @@ void Coalescer::publish(const std::string& key, const Ticket& ticket, Outcome ou
 }
 
 std::optional<Outcome> Coalescer::wait(const Ticket& ticket, std::chrono::milliseconds limit) {
+  struct Counted {
+    std::atomic<std::size_t>& n;
+    explicit Counted(std::atomic<std::size_t>& count) : n(count) { ++n; }
+    ~Counted() { --n; }
+  } counted(waiting_);
   std::unique_lock lock(ticket.flight->mutex);
   if (!ticket.flight->done_cv.wait_for(lock, limit, [&] { return ticket.flight->done; })) {
     return std::nullopt;

@@ -11,10 +11,13 @@
 // is remembered for a while (hit-for-pass) so the next wave does not queue behind a leader
 // whose answer it cannot use.
 //
+// Keys are opaque here; the page cache makes them per URI, method and request class.
+//
 // Thread-safe. Waits use the steady clock (real time) — coalescing bounds latency, not
 // freshness, so it does not follow an injected test Clock. The hit-for-pass memo does use the
 // page cache's Clock.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -54,7 +57,11 @@ class Coalescer {
   // starts a new one.
   void publish(const std::string& key, const Ticket& ticket, Outcome outcome);
   // A waiter's wait: the outcome, or nullopt when the leader did not finish within `limit`.
-  static std::optional<Outcome> wait(const Ticket& ticket, std::chrono::milliseconds limit);
+  std::optional<Outcome> wait(const Ticket& ticket, std::chrono::milliseconds limit);
+  // How many callers are inside wait() now.
+  [[nodiscard]] std::size_t waiting() const noexcept {
+    return waiting_.load(std::memory_order_relaxed);
+  }
 
   // Hit-for-pass memo: was `key`'s last outcome unshareable, less than kPassFor ago?
   bool passing(const std::string& key, TimePoint now);
@@ -67,6 +74,7 @@ class Coalescer {
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
   std::unordered_map<std::string, TimePoint> passing_until_;
+  std::atomic<std::size_t> waiting_{0};
 };
 
 // Publishes a failed outcome (nothing to share) if the leader leaves without publishing —

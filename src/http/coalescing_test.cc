@@ -176,5 +176,76 @@ TEST(Coalescing, ConcurrentWaitIsBoundedByCoalesceWait) {
   EXPECT_GE(calls.load(), 2);  // waiters gave up on the slow leader and ran the handler
 }
 
+// A private answer to a request with credentials (Authorization, or a session Cookie) used to
+// mark the whole URI hit-for-pass: for 30 s nobody's misses coalesced, so one logged-in visit
+// let an anonymous burst through to the handler. The pass is now scoped to the class of
+// request that caused it. Deterministic: the anonymous leader's handler holds until every
+// follower is seen waiting (or, with the bug, has called the handler itself).
+TEST(Coalescing, ConcurrentAnonymousMissesStillCoalesceAfterACredentialedPass) {
+  constexpr int kFollowers = 4;
+  for (auto credential : std::vector<std::pair<std::string, std::string>>{
+           {"Authorization", "Bearer alice"}, {"Cookie", "sessionid=alice"}}) {
+    ClockedCache store;
+    PageCache page({.cache = store.cache.get(),
+                    .coalesce_wait = std::chrono::seconds(30),
+                    .clock = &store.clock});
+    std::atomic<int> anonymous_calls{0};
+    std::latch leader_entered(1), release_leader(1);
+    Handler h = [&](Request& r) {
+      if (r.headers.contains("Authorization") || r.cookie("sessionid")) {
+        Response res = Response::text("private page");
+        res.headers.set("Cache-Control", "private");
+        return res;
+      }
+      if (++anonymous_calls == 1) {
+        leader_entered.count_down();
+        release_leader.wait();
+      }
+      Response res = Response::text("public page");
+      patch_vary_headers(res, {"Cookie"});  // the page depends on the cookie's absence
+      return res;
+    };
+    Request credentialed = get("/home/", {credential});
+    ASSERT_EQ(cache_status(page.serve(credentialed, h)),
+              "cachekit; fwd=uri-miss; detail=private");  // marks hit-for-pass
+
+    std::thread leader([&] {
+      Request r = get("/home/");
+      EXPECT_EQ(cache_status(page.serve(r, h)), "cachekit; fwd=uri-miss; stored; ttl=600");
+    });
+    leader_entered.wait();
+    std::vector<Response> followed(kFollowers);
+    std::vector<std::thread> followers;
+    for (int i = 0; i < kFollowers; ++i) {
+      followers.emplace_back([&, i] {
+        Request r = get("/home/");
+        followed[static_cast<std::size_t>(i)] = page.serve(r, h);
+      });
+    }
+    // Wait for the followers to be parked on the leader's flight; with the bug they never
+    // park but call the handler (anonymous_calls grows). Bounded so a failure cannot hang.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (page.coalesced_waiters() < kFollowers && anonymous_calls.load() == 1 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    // A credentialed request is still passing: it never queues behind the anonymous leader.
+    Request other = get("/home/", {credential});
+    EXPECT_EQ(page.serve(other, h).body, "private page") << credential.first;
+    release_leader.count_down();
+    leader.join();
+    for (auto& t : followers) t.join();
+
+    EXPECT_EQ(anonymous_calls.load(), 1) << credential.first;
+    for (const Response& r : followed) {
+      EXPECT_EQ(r.body, "public page");
+      EXPECT_EQ(cache_status(r), "cachekit; fwd=uri-miss; collapsed") << credential.first;
+    }
+    EXPECT_EQ(page.coalesced_waiters(), 0u);
+    Request after = get("/home/");
+    EXPECT_EQ(cache_status(page.serve(after, h)), "cachekit; hit; ttl=600");
+  }
+}
+
 }  // namespace
 }  // namespace cachekit::http

@@ -277,6 +277,8 @@ std::size_t PageCache::invalidate_all() const {
   }
 }
 
+std::size_t PageCache::coalesced_waiters() const noexcept { return impl_->coalescer.waiting(); }
+
 bool PageCache::fetch_is_local() const noexcept {
   return !impl_->cache().backend_info().outlives_process;
 }

@@ -8,6 +8,9 @@
 // with Authorization only takes a public / s-maxage response. Anything else — and a leader
 // that threw or overran coalesce_wait — sends the waiter back to the cache and then to its
 // own handler call.
+//
+// Flights and hit-for-pass marks are per URI, method and request class (request_class()),
+// so one private answer to a logged-in user does not stop anonymous misses from coalescing.
 
 #include <exception>
 
@@ -19,6 +22,22 @@
 namespace cachekit::http {
 
 namespace {
+
+// The class of request a flight and a hit-for-pass mark belong to: with Authorization, with
+// a Cookie (a session, most often), or with neither. A page that answers one class privately
+// is usually shared for another (the logged-in home page vs the anonymous one), so a pass
+// caused by one class must not switch coalescing off for the others, and a request should
+// not queue behind a leader of another class whose answer it is unlikely to be able to use.
+// Field names are compared directly: asking request.headers for "Cookie" would count as the
+// application reading it (message.h).
+char request_class(const Request& request) noexcept {
+  bool cookie = false;
+  for (const Headers::Field& field : request.headers) {
+    if (iequals(field.first, "Authorization")) return 'a';
+    if (iequals(field.first, "Cookie")) cookie = true;
+  }
+  return cookie ? 'c' : 'n';
+}
 
 bool usable_by(const Request& request, const detail::Outcome& outcome) {
   return outcome.response && authorization_allows(request, *outcome.response) &&
@@ -50,7 +69,11 @@ Response PageCache::serve(Request& request, const Handler& handler) const {
 
 Response PageCache::Impl::serve_miss(Request& request, const Handler& handler,
                                      const Lookup& found) const {
-  std::string flight_key = request.method + ' ' + found.header_key;
+  std::string flight_key = request.method;
+  flight_key += ' ';
+  flight_key += request_class(request);
+  flight_key += ' ';
+  flight_key += found.header_key;
   if (options.coalesce_wait.count() <= 0 || coalescer.passing(flight_key, now())) {
     return run(request, handler, found.fwd);
   }
@@ -91,7 +114,7 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
 
 Response PageCache::Impl::follow(Request& request, const Handler& handler, const Lookup& found,
                                  const detail::Coalescer::Ticket& ticket) const {
-  std::optional<detail::Outcome> outcome = detail::Coalescer::wait(ticket, options.coalesce_wait);
+  std::optional<detail::Outcome> outcome = coalescer.wait(ticket, options.coalesce_wait);
   if (outcome && usable_by(request, *outcome)) {
     Response response = std::move(*outcome->response);
     if (auto conditional = get_conditional_response(request, response)) {

@@ -45,7 +45,9 @@
 // that could be stored is shared, and only with a request whose Vary-selected headers are the
 // same and whose Authorization the response allows; otherwise — and when the leader throws or
 // is too slow — each waiter runs the handler itself. A URI whose response was not shareable is
-// not coalesced again for 30 s (Varnish's hit-for-pass), so private pages never queue.
+// not coalesced again for 30 s (Varnish's hit-for-pass), so private pages never queue. Flights
+// and passes are per request class — with Authorization, with a Cookie, with neither — so a
+// private answer to a logged-in user leaves anonymous misses coalescing.
 //
 // A store failure never changes a response: the handler runs and its response is returned;
 // a corrupt stored entry is a miss. Nothing here throws except what the handler throws.
@@ -115,6 +117,9 @@ class PageCache {
   // Removes every page this PageCache stored under its key_prefix, through the backend's
   // keys(); returns how many pages. 0 (and a log line) when the backend cannot list keys.
   std::size_t invalidate_all() const;
+
+  // How many requests are waiting right now for a concurrent miss's response (a gauge).
+  [[nodiscard]] std::size_t coalesced_waiters() const noexcept;
 
   // True when fetch() is cheap enough to run on a server's io thread: the Cache's backend
   // keeps entries in this process (backend_info().outlives_process is false).
