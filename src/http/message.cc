@@ -56,7 +56,28 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+Headers& Headers::operator=(const Headers& other) {
+  fields_ = other.fields_;
+  cookie_read_.store(other.cookie_read(), std::memory_order_relaxed);
+  return *this;
+}
+
+Headers& Headers::operator=(Headers&& other) noexcept {
+  fields_ = std::move(other.fields_);
+  cookie_read_.store(other.cookie_read(), std::memory_order_relaxed);
+  return *this;
+}
+
+// One length check for every other name, so the hit path (which looks up response fields)
+// pays nothing measurable.
+void Headers::note_lookup(std::string_view name) const noexcept {
+  if (name.size() == 6 && iequals(name, "Cookie")) {
+    cookie_read_.store(true, std::memory_order_relaxed);
+  }
+}
+
 std::optional<std::string_view> Headers::get(std::string_view name) const noexcept {
+  note_lookup(name);
   for (const auto& [n, v] : fields_) {
     if (iequals(n, name)) return std::string_view(v);
   }
@@ -64,6 +85,7 @@ std::optional<std::string_view> Headers::get(std::string_view name) const noexce
 }
 
 std::vector<std::string_view> Headers::get_all(std::string_view name) const {
+  note_lookup(name);
   std::vector<std::string_view> out;
   for (const auto& [n, v] : fields_) {
     if (iequals(n, name)) out.emplace_back(v);

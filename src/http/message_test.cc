@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "cachekit/http/cache_control.h"
@@ -63,6 +64,29 @@ TEST(Request, CookieReadsEveryCookieHeader) {
   EXPECT_EQ(r.cookie("sessionid"), "abc");
   EXPECT_EQ(r.cookie("theme"), "dark");
   EXPECT_EQ(r.cookie("b"), std::nullopt);
+}
+
+TEST(Request, ReadingTheCookieIsRecorded) {
+  Request r;
+  r.headers.add("Accept", "text/html");
+  EXPECT_FALSE(r.cookies_read());
+  for (const Headers::Field& field : r.headers) (void)field;  // iterating is not reading it
+  (void)r.headers.get("Accept");
+  EXPECT_FALSE(r.cookies_read());
+  (void)r.cookie("sessionid");  // absent: the answer still depends on it
+  EXPECT_TRUE(r.cookies_read());
+
+  for (const auto& read : std::vector<std::function<void(const Request&)>>{
+           [](const Request& q) { (void)q.headers.get("cookie"); },
+           [](const Request& q) { (void)q.headers.get_all("Cookie"); },
+           [](const Request& q) { (void)q.headers.contains("COOKIE"); }}) {
+    Request q;
+    q.headers.add("Cookie", "a=1");
+    read(q);
+    EXPECT_TRUE(q.cookies_read());
+    Request copy = q;  // a copy handed down the chain keeps the mark
+    EXPECT_TRUE(copy.cookies_read());
+  }
 }
 
 TEST(Request, TargetAndAbsoluteUri) {

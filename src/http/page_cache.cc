@@ -7,6 +7,10 @@
 // list's (so invalidated variants stay dead), the selecting header values against the
 // request's (Django's md5 of values concatenated without separators is ambiguous), freshness
 // on our own clock (a store's expiry resolution may be coarser), and Authorization.
+//
+// Storing adds `Vary: Cookie` when the handler read the cookie (Django's request.COOKIES →
+// patch_vary_headers): a handler that greets the user by their session cookie and forgets to
+// say so would otherwise have its page served to every other user of the URI.
 
 #include <xxhash.h>
 
@@ -138,6 +142,10 @@ void append_cache_status(Response& response, std::string_view member) {
   response.headers.set("Cache-Status", std::move(value));
 }
 
+void vary_on_cookie_if_read(const Request& request, Response& response) {
+  if (request.cookies_read()) patch_vary_headers(response, {"Cookie"});
+}
+
 }  // namespace detail
 
 PageCache::Impl::Impl(PageCacheOptions o)
@@ -184,6 +192,8 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
 PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response& response,
                                                std::optional<std::string_view> fwd) const {
   Stored stored;
+  // Before any rule looks at Vary: a page built from the cookie is that cookie's page.
+  detail::vary_on_cookie_if_read(request, response);
   auto uri = cache_uri(request, options.allowed_hosts);
   if (!uri) {
     stored.member = "cachekit; fwd=bypass; detail=invalid-host";

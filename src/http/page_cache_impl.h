@@ -65,6 +65,8 @@ struct PageCache::Impl {
 namespace detail {
 // Appends `member` to the response's Cache-Status list (after any upstream caches' members).
 void append_cache_status(Response& response, std::string_view member);
+// Adds `Vary: Cookie` when the handler read the request's Cookie (Request::cookies_read()).
+void vary_on_cookie_if_read(const Request& request, Response& response);
 }  // namespace detail
 
 }  // namespace cachekit::http

@@ -195,6 +195,64 @@ TEST_F(PageCacheTest, SetCookieIsNeverReplayed) {
   EXPECT_EQ(serve("/p/").headers.get("Set-Cookie"), "sessionid=2");
 }
 
+// Django's request.COOKIES → patch_vary_headers: a handler that reads the cookie made a page
+// for that cookie, whether or not it remembered to say Vary: Cookie.
+TEST_F(PageCacheTest, CookieReadByTheHandlerKeepsUsersApart) {
+  page();
+  for (bool via_header : {false, true}) {
+    h_.make = [via_header](Request& r) {
+      std::string user = via_header ? std::string(r.headers.get("Cookie").value_or("anonymous"))
+                                    : r.cookie("user").value_or("anonymous");
+      return Response::text("hello " + user + " " + r.path);
+    };
+    std::string path = via_header ? "/header/" : "/accessor/";
+    auto as = [&](const std::string& cookie) {
+      std::vector<std::pair<std::string, std::string>> headers;
+      if (!cookie.empty()) headers.emplace_back("Cookie", cookie);
+      return serve(path, headers);
+    };
+    Response alice = as("user=alice");
+    EXPECT_EQ(alice.headers.get("Vary"), "Cookie");
+    EXPECT_EQ(status_of(alice), "cachekit; fwd=uri-miss; stored; ttl=600");
+    Response bob = as("user=bob");
+    EXPECT_EQ(bob.body.view().find("alice"), std::string_view::npos) << path;
+    EXPECT_NE(bob.body.view().find("bob"), std::string_view::npos) << path;
+    Response nobody = as("");
+    EXPECT_NE(nobody.body.view().find("anonymous"), std::string_view::npos) << path;
+    // Each still hits its own page.
+    EXPECT_EQ(status_of(as("user=alice")), "cachekit; hit; ttl=600") << path;
+    EXPECT_NE(as("user=bob").body.view().find("bob"), std::string_view::npos) << path;
+    EXPECT_EQ(status_of(as("")), "cachekit; hit; ttl=600") << path;
+  }
+  EXPECT_EQ(h_.count(), 6);
+}
+
+TEST_F(PageCacheTest, PageThatIgnoresTheCookieIsSharedAcrossCookies) {
+  page();
+  Response alice = serve("/p/", {{"Cookie", "user=alice"}});
+  EXPECT_FALSE(alice.headers.contains("Vary"));
+  EXPECT_EQ(status_of(serve("/p/", {{"Cookie", "user=bob"}})), "cachekit; hit; ttl=600");
+  EXPECT_EQ(h_.count(), 1);
+}
+
+TEST_F(PageCacheTest, SetCookieIsNeverStoredEvenWhenPublic) {
+  page();
+  int n = 0;
+  h_.make = [&n](Request&) {
+    Response r = Response::text("page");
+    r.headers.set("Cache-Control", "public, s-maxage=60, max-age=60");
+    r.headers.add("set-cookie", "sessionid=" + std::to_string(++n));
+    return r;
+  };
+  for (int i = 1; i <= 3; ++i) {
+    Response r = serve("/p/");
+    EXPECT_EQ(status_of(r), "cachekit; fwd=uri-miss; detail=set-cookie");
+    EXPECT_EQ(r.headers.get("Set-Cookie"), "sessionid=" + std::to_string(i));
+    EXPECT_EQ(pc_->fetch(get("/p/")), std::nullopt);
+  }
+  EXPECT_EQ(h_.count(), 3);
+}
+
 TEST_F(PageCacheTest, IfNoneMatchIsAnswered304FromTheEntry) {
   page();
   std::string etag(serve("/p/").headers.get("ETag").value());

@@ -61,6 +61,7 @@ Response PageCache::serve(Request& request, const Handler& handler) const {
   if (found.hit) return std::move(*found.hit);
   if (!found.uri) {
     Response response = handler(request);
+    detail::vary_on_cookie_if_read(request, response);  // for the caches downstream
     detail::append_cache_status(response, "cachekit; fwd=bypass; detail=invalid-host");
     return response;
   }

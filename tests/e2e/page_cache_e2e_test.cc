@@ -228,6 +228,30 @@ TEST(PageCacheE2E, NeverSharesPrivateResponsesBetweenClients) {
   }
 }
 
+// The handler reads the session cookie but forgets `Vary: Cookie`: the page cache adds it,
+// so two users never get each other's page, over real connections.
+TEST(PageCacheE2E, TwoUsersWithDifferentCookiesNeverSeeEachOthersPage) {
+  Site site;
+  site.server.router().get("/me/", site.cached(60s, [&site](http::Request& r) {
+    ++site.calls;
+    return http::Response::text("account of " + r.cookie("sessionid").value_or("nobody"));
+  }));
+  site.server.start();
+  HttpClient alice(site.server.port()), bob(site.server.port());
+  for (int round = 0; round < 2; ++round) {
+    auto a = alice.get("/me/", {{"Cookie", "sessionid=alice"}});
+    auto b = bob.get("/me/", {{"Cookie", "sessionid=bob"}});
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->body, "account of alice");
+    EXPECT_EQ(b->body, "account of bob");
+    EXPECT_THAT(b->header("Vary").value_or(""), HasSubstr("Cookie"));
+    if (round == 1) {
+      EXPECT_THAT(*b->header("Cache-Status"), HasSubstr("; hit"));
+    }
+  }
+  EXPECT_EQ(site.calls.load(), 2) << "each user's page is cached for that user only";
+}
+
 TEST(PageCacheE2E, AnswersConditionalAndHeadRequestsFromTheCache) {
   Site site;
   site.server.router().get("/doc/", site.cached(60s, site.counting("document body")));

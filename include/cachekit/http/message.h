@@ -5,7 +5,13 @@
 // repeat (Set-Cookie). Bodies are cachekit::Bytes, so a response served from the page cache
 // shares the stored bytes instead of copying them. These are plain values: safe to read from
 // many threads, not to mutate concurrently.
+//
+// Looking up Cookie (Request::cookie(), or headers.get / get_all / contains("Cookie")) is
+// recorded, as Django's request.COOKIES is: the response then depends on the cookie, and the
+// page cache adds `Vary: Cookie` to it so that no user is served another user's page.
+// Iterating the fields does not count (the page cache itself reads them that way).
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
@@ -26,6 +32,14 @@ class Headers {
  public:
   using Field = std::pair<std::string, std::string>;
 
+  Headers() = default;
+  Headers(const Headers& other) : fields_(other.fields_), cookie_read_(other.cookie_read()) {}
+  Headers(Headers&& other) noexcept
+      : fields_(std::move(other.fields_)), cookie_read_(other.cookie_read()) {}
+  Headers& operator=(const Headers& other);
+  Headers& operator=(Headers&& other) noexcept;
+  ~Headers() = default;
+
   // The first value of `name`, or nullopt.
   [[nodiscard]] std::optional<std::string_view> get(std::string_view name) const noexcept;
   // Every value of `name`, in order.
@@ -40,13 +54,23 @@ class Headers {
   // Removes every field called `name`; returns how many were removed.
   std::size_t erase(std::string_view name);
 
+  // True once Cookie was looked up through get(), get_all() or contains() — present or not
+  // — on this object or the one it was copied from.
+  [[nodiscard]] bool cookie_read() const noexcept {
+    return cookie_read_.load(std::memory_order_relaxed);
+  }
+
   [[nodiscard]] const std::vector<Field>& fields() const noexcept { return fields_; }
   [[nodiscard]] std::size_t size() const noexcept { return fields_.size(); }
   [[nodiscard]] auto begin() const noexcept { return fields_.begin(); }
   [[nodiscard]] auto end() const noexcept { return fields_.end(); }
 
  private:
+  void note_lookup(std::string_view name) const noexcept;
+
   std::vector<Field> fields_;
+  // Written by const lookups, possibly from several threads: a relaxed atomic flag.
+  mutable std::atomic<bool> cookie_read_{false};
 };
 
 struct Request {
@@ -63,8 +87,11 @@ struct Request {
 
   // The decoded value of the first query parameter `name` (`+` and %XX decoded), or nullopt.
   [[nodiscard]] std::optional<std::string> query_param(std::string_view name) const;
-  // The value of cookie `name` from the Cookie header(s), or nullopt.
+  // The value of cookie `name` from the Cookie header(s), or nullopt. Records the read
+  // (cookies_read()): the page cache then varies the response on Cookie.
   [[nodiscard]] std::optional<std::string> cookie(std::string_view name) const;
+  // True once the Cookie header was read through cookie() or the headers' accessors.
+  [[nodiscard]] bool cookies_read() const noexcept { return headers.cookie_read(); }
   // The Host header ("" when absent).
   [[nodiscard]] std::string_view host() const noexcept;
   // path + ("?" + query when non-empty).

@@ -10,7 +10,9 @@
 // `s-maxage`. A 200 is stored for the cache_page timeout, else s-maxage, max-age, Expires,
 // else default_timeout; other cacheable statuses need explicit freshness (or, for the
 // heuristically cacheable ones such as 404, a cache_page timeout). Keys: cache_key.h (the
-// Host header is validated first; a request with a bad Host is never cached).
+// Host header is validated first; a request with a bad Host is never cached). When the
+// handler read the request's Cookie (Request::cookies_read()), `Vary: Cookie` is added to its
+// response first, so a page built from one user's cookie is never served to another.
 //
 // On the way out a stored response is patched as Django does (Expires if absent, max-age =
 // min(its own, the lifetime)) and gets a strong ETag (a hash of the body) when it has none.
