@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <latch>
+#include <thread>
+#include <vector>
 
 namespace cachekit::backend_detail {
 namespace {
@@ -95,6 +99,54 @@ TEST_F(CircuitBreakerTest, FailuresWhileDownDoNotCountAsNewTrips) {
   EXPECT_EQ(breaker_.counters().trips, 1u);
   EXPECT_FALSE(admitted(t0_ + 1099ms)) << "the interval runs from the latest failure";
   EXPECT_TRUE(admitted(t0_ + 1100ms));
+}
+
+// Many callers meet a tripped breaker at once, after its interval: exactly one is the probe.
+TEST_F(CircuitBreakerTest, ConcurrentCallersLetThroughExactlyOneProbe) {
+  constexpr int kThreads = 8;
+  (void)breaker_.record_failure(t0_, true, "refused", false);
+  std::latch start(kThreads);
+  std::atomic<int> probes{0}, admitted_calls{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      start.arrive_and_wait();
+      bool probe = false;
+      if (breaker_.admit(t0_ + 1000ms, probe).ok()) ++admitted_calls;
+      if (probe) ++probes;
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(probes.load(), 1);
+  EXPECT_EQ(admitted_calls.load(), 1);
+  EXPECT_EQ(breaker_.counters().fast_failures, static_cast<std::uint64_t>(kThreads - 1));
+}
+
+// Failures and successes from many threads while healthy: the lock-free path and the locked
+// one agree, and a success after the last failure leaves the breaker closed.
+TEST_F(CircuitBreakerTest, ConcurrentFailuresAndSuccessesKeepItConsistent) {
+  constexpr int kThreads = 4;
+  std::latch start(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int i = 0; i < 1000; ++i) {
+        bool probe = false;
+        (void)breaker_.admit(t0_, probe);
+        if (t % 2 == 0) {
+          (void)breaker_.record_failure(t0_, false, "timeout", probe);
+        } else {
+          breaker_.record_success(probe);
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(breaker_.counters().failures, 2000u);
+  breaker_.record_success(false);
+  EXPECT_FALSE(breaker_.counters().down);
+  EXPECT_TRUE(admitted(t0_));
 }
 
 }  // namespace
