@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Replays the robustness corpus (tests/e2e/request_corpus.json) against nginx and writes the
-# rows where nginx answers differently from cachekit into docs/reliability-http.md (between the
+# rows where nginx answers differently from cachekit into docs/reliability.md (between the
 # "corpus-vs-nginx" markers). cachekit's column is the corpus's expectation, which
 # request_corpus_e2e_test checks against a real cachekit server in `make test`.
 #
@@ -69,7 +69,7 @@ table = "\n".join([
     "<!-- /corpus-vs-nginx -->",
 ])
 print(table)
-doc = "docs/reliability-http.md"
+doc = "docs/reliability.md"
 text = open(doc).read()
 pattern = re.compile(r"<!-- corpus-vs-nginx.*?<!-- /corpus-vs-nginx -->", re.S)
 text = pattern.sub(lambda _: table, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + table + "\n"
