@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "cachekit/caches.h"
+#include "cachekit/redact.h"
 #include "cachekit/server/server.h"
 #include "settings.h"
 #include "store.h"
@@ -36,6 +37,7 @@ struct Flags {
   std::optional<double> upstream_delay;
   std::optional<std::int64_t> hello_timeout;
   std::optional<std::size_t> handler_threads;
+  std::vector<std::string> allowed_hosts;
   bool access_log = false;
 };
 
@@ -58,6 +60,9 @@ void add_flags(CLI::App& app, Flags& flags) {
   app.add_option("--templates", flags.templates, "the directory holding hello.html");
   app.add_option("--handler-threads", flags.handler_threads, "handler pool size (256)")
       ->check(CLI::Range(1, 4096));
+  app.add_option("--allowed-host", flags.allowed_hosts,
+                 "a Host name to serve (repeatable; \".example.com\" for a domain and its "
+                 "subdomains; none: loopback names only)");
   app.add_flag("--access-log", flags.access_log, "log every request on stderr");
 }
 
@@ -73,6 +78,7 @@ Settings settings_from(const Flags& flags) {
   if (flags.database) settings.database = *flags.database;
   if (flags.templates) settings.templates = *flags.templates;
   if (flags.handler_threads) settings.handler_threads = *flags.handler_threads;
+  if (!flags.allowed_hosts.empty()) settings.allowed_hosts = flags.allowed_hosts;
   if (flags.access_log) settings.access_log = true;
   return settings;
 }
@@ -112,6 +118,7 @@ int serve(const Flags& flags) {
                                    .io_threads = settings.io_threads,
                                    .handler_threads = settings.handler_threads,
                                    .handler_queue = settings.handler_queue,
+                                   .allowed_hosts = settings.allowed_hosts,
                                    .access_log = settings.access_log});
   storefront::add_index_route(server.router(), app);
   storefront::add_playground_routes(server.router(), app);
@@ -120,7 +127,7 @@ int serve(const Flags& flags) {
   server.run([&](cachekit::server::Server& s) {
     std::printf("storefront listening on http://%s:%u (cache: %s, upstream: %s)\n",
                 settings.address.c_str(), s.port(), cache.backend_info().name.c_str(),
-                settings.upstream.c_str());
+                cachekit::redact(settings.upstream).c_str());
     std::fflush(stdout);
   });
   return 0;

@@ -51,6 +51,15 @@ std::string text(const std::filesystem::path& file, std::string_view field,
   return s->get();
 }
 
+std::vector<std::string> texts(const std::filesystem::path& file, std::string_view field,
+                               const toml::node& node) {
+  const auto* array = node.as_array();
+  if (array == nullptr) fail(file, field, node, "expected an array of strings");
+  std::vector<std::string> values;
+  for (const auto& element : *array) values.push_back(text(file, field, element));
+  return values;
+}
+
 std::chrono::milliseconds seconds_as_ms(double seconds) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000)));
 }
@@ -119,6 +128,7 @@ void apply_file(const std::filesystem::path& file, Settings& settings) {
        [&](auto f, auto& n) {
          settings.handler_queue = static_cast<std::size_t>(integer(file, f, n, 0, 1'000'000));
        }},
+      {"allowed_hosts", [&](auto f, auto& n) { settings.allowed_hosts = texts(file, f, n); }},
       {"access_log",
        [&](auto f, auto& n) {
          const auto* b = n.as_boolean();

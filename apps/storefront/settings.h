@@ -8,6 +8,7 @@
 //   upstream = "http://127.0.0.1:8001"   # or "https://httpbin.org"
 //   upstream_delay = 2                    # seconds: the hello endpoints call /delay/<this>
 //   hello_timeout = 300                   # cache_page timeout of the hello pages, seconds
+//   allowed_hosts = ["shop.example.com"]  # Host names served; empty: loopback names only
 //
 // Every problem (unknown field, wrong type, value out of range) throws SettingsError naming the
 // file and the field, at startup.
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace storefront {
 
@@ -48,6 +50,9 @@ struct Settings {
   std::size_t handler_threads = 256;  // handlers block on the upstream for seconds
   std::size_t handler_queue = 4096;
   bool access_log = false;
+  // Host names the server answers (Django's ALLOWED_HOSTS, ".example.com" for a domain and its
+  // subdomains); empty: loopback names only. Other hosts get 400.
+  std::vector<std::string> allowed_hosts;
 };
 
 // Applies the [storefront] table of `file` to `settings` (a file without one changes nothing).

@@ -285,3 +285,34 @@ TEST(StorefrontSecrets, UpstreamCredentialsStayOutOfTheErrorBodyAndTheIndex) {
 }
 
 }  // namespace
+
+namespace {
+
+// allowed_hosts in [storefront] reaches the server: a listed name (and a subdomain of a
+// ".domain" pattern) is served, any other Host gets 400 before the page cache sees it.
+TEST(StorefrontSettings, AllowedHostsFromTheConfigFileReachTheServer) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("storefront-hosts-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "storefront.toml") << "[storefront]\nseed_products = 10\nseed_orders = 10\n"
+                                            "allowed_hosts = [\"shop.example\", \".cdn.example\"]\n"
+                                            "[caches.default]\nbackend = \"locmem\"\n";
+  {
+    ServerProcess storefront =
+        ServerProcess::start({STOREFRONT_PATH, "--config", (dir / "storefront.toml").string(),
+                              "--port", "{port}", "--database", (dir / "store.sqlite3").string()},
+                             std::chrono::seconds(60));
+    auto get_as = [&](std::string host) {
+      auto response = cachekit::testing::fetch(as_port(storefront.port()), "GET", "/",
+                                               {{"Host", std::move(host)}});
+      return response ? response->status : 0;
+    };
+    EXPECT_EQ(get_as("shop.example"), 200);
+    EXPECT_EQ(get_as("img.cdn.example:8000"), 200);
+    EXPECT_EQ(get_as("evil.example"), 400);
+    EXPECT_EQ(get_as("127.0.0.1"), 400);  // a list replaces the loopback default
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
