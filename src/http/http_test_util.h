@@ -55,40 +55,10 @@ class FailingBackend final : public Backend {
   BackendInfo info_;
 };
 
-// Forwards to another backend but cannot list keys (as memcached cannot).
-class NoKeysBackend final : public Backend {
+// Forwards every primitive to another backend; the decorators below override what they change.
+class ForwardingBackend : public Backend {
  public:
-  explicit NoKeysBackend(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {
-    info_ = inner_->info();
-    info_.name = "nokeys";
-    info_.supports_keys = false;
-  }
-  const BackendInfo& info() const noexcept override { return info_; }
-  Result<std::optional<Bytes>> get(std::string_view k) override { return inner_->get(k); }
-  Status set(std::string_view k, std::string_view v, Expiry e) override {
-    return inner_->set(k, v, e);
-  }
-  Result<bool> add(std::string_view k, std::string_view v, Expiry e) override {
-    return inner_->add(k, v, e);
-  }
-  Result<bool> touch(std::string_view k, Expiry e) override { return inner_->touch(k, e); }
-  Result<bool> erase(std::string_view k) override { return inner_->erase(k); }
-  Result<std::int64_t> incr(std::string_view k, std::int64_t d) override {
-    return inner_->incr(k, d);
-  }
-  Status clear() override { return inner_->clear(); }
-  Result<Ttl> ttl(std::string_view k) override { return inner_->ttl(k); }
-
- private:
-  std::shared_ptr<Backend> inner_;
-  BackendInfo info_;
-};
-
-// Forwards every call to another backend and counts keys() (store listings), so a test can
-// prove a path never lists the store.
-class KeysCountingBackend final : public Backend {
- public:
-  explicit KeysCountingBackend(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
+  explicit ForwardingBackend(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
   const BackendInfo& info() const noexcept override { return inner_->info(); }
   Result<std::optional<Bytes>> get(std::string_view k) override { return inner_->get(k); }
   Status set(std::string_view k, std::string_view v, Expiry e) override {
@@ -104,14 +74,35 @@ class KeysCountingBackend final : public Backend {
   }
   Status clear() override { return inner_->clear(); }
   Result<Ttl> ttl(std::string_view k) override { return inner_->ttl(k); }
+
+ protected:
+  std::shared_ptr<Backend> inner_;
+};
+
+// Forwards to another backend but cannot list keys (as memcached cannot).
+class NoKeysBackend final : public ForwardingBackend {
+ public:
+  explicit NoKeysBackend(std::shared_ptr<Backend> inner) : ForwardingBackend(std::move(inner)) {
+    info_ = inner_->info();
+    info_.name = "nokeys";
+    info_.supports_keys = false;
+  }
+  const BackendInfo& info() const noexcept override { return info_; }
+
+ private:
+  BackendInfo info_;
+};
+
+// Forwards every call to another backend and counts keys() (store listings), so a test can
+// prove a path never lists the store.
+class KeysCountingBackend final : public ForwardingBackend {
+ public:
+  using ForwardingBackend::ForwardingBackend;
   Result<std::vector<std::string>> keys(std::string_view pattern) override {
     ++keys_calls;
     return inner_->keys(pattern);
   }
   std::atomic<int> keys_calls{0};
-
- private:
-  std::shared_ptr<Backend> inner_;
 };
 
 // A locmem Cache whose store, façade and page cache all read one ManualClock.
