@@ -7,7 +7,9 @@
 #include <cachekit/cache.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <latch>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,14 +38,27 @@ class PostgresFaultTest : public ::testing::Test {
     PostgresOptions options;
     options.url = server_->url();
     options.table = sql_testing::unique_table("fault");
+    options.max_connections = 4;
+    {  // with the default, generous timeouts: a cluster just started on a busy machine can
+       // take longer than the test's 200 ms to accept its first connection
+      auto setup = make_postgres_backend(options);
+      ASSERT_TRUE(setup.ok()) << setup.status().to_string();
+      auto created = create_cache_table(**setup, false);
+      ASSERT_TRUE(created.ok()) << created.status().to_string();
+    }
     options.timeout = kTimeout;
     options.connect_timeout = kTimeout;
-    options.max_connections = 4;
     auto backend = make_postgres_backend(options);
     ASSERT_TRUE(backend.ok()) << backend.status().to_string();
     backend_ = *backend;
-    ASSERT_TRUE(create_cache_table(*backend_, false).ok());
     cache_ = std::make_unique<Cache>(backend_, CacheOptions{.max_error_logs_per_second = 0});
+    // One pooled connection before the faults start, so that no test's first call pays a
+    // slow connect on a loaded machine.
+    const auto deadline = Clock::now() + 10s;
+    while (!cache_->strict().get("warm-up").ok() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(50ms);
+    }
+    ASSERT_TRUE(cache_->strict().get("warm-up").ok());
   }
 
   // Runs `call` and returns how long it took.
@@ -164,13 +179,22 @@ TEST_F(PostgresFaultTest, ServiceResumesAfterACrash) {
 TEST_F(PostgresFaultTest, AServerFrozenMidCallLeavesNoBrokenConnectionBehind) {
   std::atomic<bool> stop{false};
   std::atomic<int> errors{0};
+  std::latch each_served_once{3};
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&] {
-      while (!stop) errors += cache_->strict().set("busy", "v").ok() ? 0 : 1;
+      bool counted = false;
+      while (!stop) {
+        const bool ok = cache_->strict().set("busy", "v").ok();
+        errors += ok ? 0 : 1;
+        if (ok && !counted) {
+          counted = true;
+          each_served_once.count_down();
+        }
+      }
     });
   }
-  std::this_thread::sleep_for(50ms);
+  each_served_once.wait();  // every thread is mid-stream when the server freezes
   server_->pause();
   std::this_thread::sleep_for(400ms);
   server_->resume();
