@@ -12,7 +12,7 @@
 //
 // Expiry: the server keeps its own time in whole seconds, and the backend stores a timeout of x
 // seconds as exptime ceil(x)+1 so that it never ends early (see src/backends/memcached/
-// internal.h): such an entry dies between ceil(x) and ceil(x)+1 seconds after it was written.
+// exptime.h): such an entry dies between ceil(x) and ceil(x)+1 seconds after it was written.
 // The worst case in the suite is FractionalTimeoutsAreHonoured: 1.5 s (exptime 3, so up to 3 s
 // of real life), with only pass_time(200 ms) of real time allowed before it must be gone; so
 // every pass_time() sleeps 3.5 s longer (0.7 s of margin for a loaded machine). No "still alive"

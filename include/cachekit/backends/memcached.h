@@ -41,8 +41,6 @@
 
 namespace cachekit {
 
-class BackendRegistry;
-
 struct MemcachedOptions {
   // "host:port", "host" (port 11211), "[v6addr]:port", "unix:/path" or "/path".
   std::vector<std::string> servers{};
@@ -64,11 +62,5 @@ struct MemcachedOptions {
 // that is down at startup is not an error here.
 [[nodiscard]] Result<std::shared_ptr<Backend>> make_memcached_backend(
     const MemcachedOptions& options);
-
-// Adds the "memcached" backend to `registry`: location = servers (a list, or a string split on
-// ';' and ','; or url = "memcached://host:port,host:port"); options connect_timeout_ms,
-// timeout_ms, pool_size, pool_wait_ms, server_failure_limit, retry_timeout_s,
-// remove_failed_servers. Bad values throw ConfigError naming the option.
-void register_memcached_backends(BackendRegistry& registry);
 
 }  // namespace cachekit

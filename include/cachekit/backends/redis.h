@@ -46,8 +46,6 @@
 
 namespace cachekit {
 
-class BackendRegistry;
-
 struct RedisOptions {
   std::vector<std::string> locations{};  // primary first, then read replicas
   std::chrono::milliseconds connect_timeout{200};
@@ -78,10 +76,6 @@ struct RedisOptions {
 // kUnavailable until it answers). Fails with kInvalidArgument naming the problem for a bad
 // URL or option, e.g. `invalid Redis URL "redis://h:x": the port must be 1-65535, got "x"`.
 [[nodiscard]] Result<std::shared_ptr<Backend>> make_redis_backend(RedisOptions options);
-
-// Registers the "redis" backend (locations and options as in RedisOptions, with *_ms integer
-// options for the durations) and "rediss", which refuses with an explanation.
-void register_redis_backends(BackendRegistry& registry);
 
 // Redis-only extras. Each takes a backend made by make_redis_backend (or a Cache on one) and
 // fails with kInvalidArgument for any other backend.

@@ -55,8 +55,6 @@
 
 namespace cachekit {
 
-class BackendRegistry;
-
 struct SqliteOptions {
   std::filesystem::path path{};             // the database file (created when missing)
   std::string table = "cachekit_cache";     // any name; quoted in every statement
@@ -109,20 +107,5 @@ struct CacheTableReport {
 // kUnimplemented when `backend` is not an SQL backend; kUnavailable / kDeadlineExceeded when
 // the database cannot be reached. Safe to run while other processes use the database.
 [[nodiscard]] Result<CacheTableReport> create_cache_table(Backend& backend, bool dry_run);
-
-// Registers the "sqlite" and "postgres" backends for configuration files:
-//
-//   [caches.default]
-//   backend = "sqlite"               # url = "sqlite:///var/tmp/cache.db"
-//   location = "cache.db"            # relative to the configuration file's directory
-//   options = { table = "cachekit_cache", max_entries = 10000, cull_frequency = 3,
-//               timeout_ms = 1000, max_connections = 4 }
-//
-//   [caches.shared]
-//   url = "postgresql://app@db.internal:5432/app"    # or backend = "postgres", location = URL
-//   options = { table = "cache", timeout_ms = 200, connect_timeout_ms = 200,
-//               max_connections = 8, unlogged = true, failure_threshold = 3,
-//               retry_interval_ms = 1000 }
-void register_sql_backends(BackendRegistry& registry);
 
 }  // namespace cachekit

@@ -56,250 +56,191 @@
 #include <utility>
 #include <vector>
 
-#include "backends/file/entry_file.h"
+#include "backends/file/file_backend.h"
 #include "core/log.h"
 
-namespace cachekit {
-namespace {
+namespace cachekit::file_internal {
 
-using namespace file_internal;  // the entry-file format and I/O helpers
+FileBackend::FileBackend(std::string dir, const FileOptions& options)
+    : dir_(std::move(dir)),
+      max_entries_(static_cast<std::int64_t>(
+          std::min<std::size_t>(options.max_entries, std::numeric_limits<std::int64_t>::max()))),
+      cull_frequency_(options.cull_frequency),
+      clock_(options.clock != nullptr ? options.clock : &SystemClock::instance()),
+      lock_(dir_) {
+  info_.name = "file";
+  info_.outlives_process = true;
+  info_.supports_keys = true;
+  info_.supports_stats = true;
+  info_.key_policy = KeyPolicy::kWarn;
+}
 
-class FileBackend final : public Backend {
- public:
-  FileBackend(std::string dir, const FileOptions& options)
-      : dir_(std::move(dir)),
-        max_entries_(static_cast<std::int64_t>(
-            std::min<std::size_t>(options.max_entries, std::numeric_limits<std::int64_t>::max()))),
-        cull_frequency_(options.cull_frequency),
-        clock_(options.clock != nullptr ? options.clock : &SystemClock::instance()),
-        lock_(dir_) {
-    info_.name = "file";
-    info_.outlives_process = true;
-    info_.supports_keys = true;
-    info_.supports_stats = true;
-    info_.key_policy = KeyPolicy::kWarn;
+Result<std::optional<Bytes>> FileBackend::get(std::string_view key) {
+  const std::string path = entry_path(key);
+  Result<StoredEntry> entry = read_entry(path, key, /*with_value=*/true);
+  if (!entry.ok()) return entry.status();
+  if (!is_live(*entry)) {
+    discard(path, *entry);
+    return std::nullopt;
   }
+  return std::optional<Bytes>(std::move(entry->value));
+}
 
-  [[nodiscard]] const BackendInfo& info() const noexcept override { return info_; }
+Status FileBackend::set(std::string_view key, std::string_view value, Expiry expiry) {
+  const std::string path = entry_path(key);
+  if (expiry.expired(now())) {
+    return locked([&]() -> Status { return remove_locked(path).status(); });
+  }
+  Result<std::string> temp = write_temp(key, value, expiry);
+  if (!temp.ok()) return temp.status();
+  return commit(*temp, path, key, /*only_if_absent=*/false).status();
+}
 
-  Result<std::optional<Bytes>> get(std::string_view key) override {
-    const std::string path = entry_path(key);
-    Result<StoredEntry> entry = read_entry(path, key, /*with_value=*/true);
-    if (!entry.ok()) return entry.status();
-    if (!is_live(*entry)) {
-      discard(path, *entry);
-      return std::nullopt;
+Result<bool> FileBackend::add(std::string_view key, std::string_view value, Expiry expiry) {
+  const std::string path = entry_path(key);
+  // Without the lock first: a live entry seen now means add fails now, and most add()s of
+  // get_or_set-style code meet a live key.
+  Result<StoredEntry> current = read_entry(path, key, /*with_value=*/false);
+  if (!current.ok()) return current.status();
+  if (is_live(*current)) return false;
+  if (expiry.expired(now())) {  // Django: reports success, stores nothing
+    discard(path, *current);
+    return true;
+  }
+  Result<std::string> temp = write_temp(key, value, expiry);
+  if (!temp.ok()) return temp.status();
+  return commit(*temp, path, key, /*only_if_absent=*/true);
+}
+
+Result<bool> FileBackend::touch(std::string_view key, Expiry expiry) {
+  const std::string path = entry_path(key);
+  if (!may_exist(path)) return false;
+  return locked([&]() -> Result<bool> {
+    Result<StoredEntry> current = read_entry(path, key, /*with_value=*/true);
+    if (!current.ok()) return current.status();
+    if (!is_live(*current)) {
+      drop_locked(path, *current);
+      return false;
     }
-    return std::optional<Bytes>(std::move(entry->value));
-  }
-
-  Status set(std::string_view key, std::string_view value, Expiry expiry) override {
-    const std::string path = entry_path(key);
-    if (expiry.expired(now())) {
-      return locked([&]() -> Status { return remove_locked(path).status(); });
+    if (expiry.expired(now())) {  // Django: touch(0) expires the key and reports true
+      Result<bool> removed = remove_locked(path);
+      return removed.ok() ? Result<bool>(true) : removed;
     }
-    Result<std::string> temp = write_temp(key, value, expiry);
-    if (!temp.ok()) return temp.status();
-    return commit(*temp, path, key, /*only_if_absent=*/false).status();
-  }
+    Status s = rewrite_locked(path, key, current->value, expiry);
+    return s.ok() ? Result<bool>(true) : Result<bool>(s);
+  });
+}
 
-  Result<bool> add(std::string_view key, std::string_view value, Expiry expiry) override {
-    const std::string path = entry_path(key);
-    // Without the lock first: a live entry seen now means add fails now, and most add()s of
-    // get_or_set-style code meet a live key.
+Result<bool> FileBackend::erase(std::string_view key) {
+  const std::string path = entry_path(key);
+  if (!may_exist(path)) return false;
+  return locked([&]() -> Result<bool> {
     Result<StoredEntry> current = read_entry(path, key, /*with_value=*/false);
     if (!current.ok()) return current.status();
-    if (is_live(*current)) return false;
-    if (expiry.expired(now())) {  // Django: reports success, stores nothing
-      discard(path, *current);
-      return true;
+    if (current->state == EntryState::kMissing) return false;
+    const bool live = is_live(*current);
+    Result<bool> removed = remove_locked(path);
+    if (!removed.ok()) return removed;
+    return live && *removed;
+  });
+}
+
+Result<std::int64_t> FileBackend::incr(std::string_view key, std::int64_t delta) {
+  const std::string path = entry_path(key);
+  const auto missing = [&] { return not_found_error(fmt::format("key '{}' not found", key)); };
+  if (!may_exist(path)) return missing();
+  return locked([&]() -> Result<std::int64_t> {
+    Result<StoredEntry> current = read_entry(path, key, /*with_value=*/true);
+    if (!current.ok()) return current.status();
+    if (!is_live(*current)) {
+      drop_locked(path, *current);
+      return missing();
     }
-    Result<std::string> temp = write_temp(key, value, expiry);
-    if (!temp.ok()) return temp.status();
-    return commit(*temp, path, key, /*only_if_absent=*/true);
-  }
-
-  Result<bool> touch(std::string_view key, Expiry expiry) override {
-    const std::string path = entry_path(key);
-    if (!may_exist(path)) return false;
-    return locked([&]() -> Result<bool> {
-      Result<StoredEntry> current = read_entry(path, key, /*with_value=*/true);
-      if (!current.ok()) return current.status();
-      if (!is_live(*current)) {
-        drop_locked(path, *current);
-        return false;
-      }
-      if (expiry.expired(now())) {  // Django: touch(0) expires the key and reports true
-        Result<bool> removed = remove_locked(path);
-        return removed.ok() ? Result<bool>(true) : removed;
-      }
-      Status s = rewrite_locked(path, key, current->value, expiry);
-      return s.ok() ? Result<bool>(true) : Result<bool>(s);
-    });
-  }
-
-  Result<bool> erase(std::string_view key) override {
-    const std::string path = entry_path(key);
-    if (!may_exist(path)) return false;
-    return locked([&]() -> Result<bool> {
-      Result<StoredEntry> current = read_entry(path, key, /*with_value=*/false);
-      if (!current.ok()) return current.status();
-      if (current->state == EntryState::kMissing) return false;
-      const bool live = is_live(*current);
-      Result<bool> removed = remove_locked(path);
-      if (!removed.ok()) return removed;
-      return live && *removed;
-    });
-  }
-
-  Result<std::int64_t> incr(std::string_view key, std::int64_t delta) override {
-    const std::string path = entry_path(key);
-    const auto missing = [&] { return not_found_error(fmt::format("key '{}' not found", key)); };
-    if (!may_exist(path)) return missing();
-    return locked([&]() -> Result<std::int64_t> {
-      Result<StoredEntry> current = read_entry(path, key, /*with_value=*/true);
-      if (!current.ok()) return current.status();
-      if (!is_live(*current)) {
-        drop_locked(path, *current);
-        return missing();
-      }
-      const std::optional<std::int64_t> number = parse_decimal(current->value.view());
-      if (!number) {
-        return Status(StatusCode::kFailedPrecondition,
-                      fmt::format("the value of '{}' is not a decimal integer", key));
-      }
-      Result<std::int64_t> sum = checked_add(*number, delta);
-      if (!sum.ok()) return sum;
-      Status s = rewrite_locked(path, key, std::to_string(*sum), current->expiry);
-      return s.ok() ? sum : Result<std::int64_t>(s);
-    });
-  }
-
-  // Removes every entry file and every temporary, including a concurrent writer's: that writer
-  // then finds its temporary gone at rename, and its write counts as done before this clear.
-  Status clear() override {
-    return locked([&]() -> Status {
-      Result<std::vector<std::string>> names = list_directory(dir_);
-      if (!names.ok()) return names.status();
-      Status result;
-      for (const std::string& name : *names) {
-        if (!is_entry_name(name) && !is_temp_name(name)) continue;
-        const std::string path = dir_ + '/' + name;
-        if (::unlink(path.c_str()) != 0 && errno != ENOENT && result.ok()) {
-          result = os_error("cannot remove", path, errno);
-        }
-      }
-      lock_.store_shared_count(result.ok() ? std::optional<std::int64_t>(0) : std::nullopt);
-      creates_since_listing_ = 0;
-      return result;
-    });
-  }
-
-  Result<Ttl> ttl(std::string_view key) override {
-    const std::string path = entry_path(key);
-    Result<StoredEntry> entry = read_entry(path, key, /*with_value=*/false);
-    if (!entry.ok()) return entry.status();
-    if (!is_live(*entry)) {
-      discard(path, *entry);
-      return Ttl::missing();
+    const std::optional<std::int64_t> number = parse_decimal(current->value.view());
+    if (!number) {
+      return Status(StatusCode::kFailedPrecondition,
+                    fmt::format("the value of '{}' is not a decimal integer", key));
     }
-    return Ttl::of(entry->expiry, now());
-  }
+    Result<std::int64_t> sum = checked_add(*number, delta);
+    if (!sum.ok()) return sum;
+    Status s = rewrite_locked(path, key, std::to_string(*sum), current->expiry);
+    return s.ok() ? sum : Result<std::int64_t>(s);
+  });
+}
 
-  Result<bool> contains(std::string_view key) override {
-    const std::string path = entry_path(key);
-    Result<StoredEntry> entry = read_entry(path, key, /*with_value=*/false);
-    if (!entry.ok()) return entry.status();
-    if (!is_live(*entry)) discard(path, *entry);
-    return is_live(*entry);
-  }
-
-  Result<std::vector<std::string>> keys(std::string_view pattern) override {
-    Result<std::vector<std::string>> names = list_entries();
-    if (!names.ok()) return names.status();
-    std::vector<std::string> keys;
-    const TimePoint now = this->now();
-    for (const std::string& name : *names) {
-      Result<StoredEntry> entry = read_entry(dir_ + '/' + name, std::nullopt, false);
-      if (!entry.ok()) return entry.status();
-      if (entry->state == EntryState::kFound && !entry->expiry.expired(now) &&
-          glob_match(pattern, entry->key)) {
-        keys.push_back(std::move(entry->key));
-      }
-    }
-    std::sort(keys.begin(), keys.end());
-    return keys;
-  }
-
-  // Counts files, without opening them: expired files not yet removed are included.
-  Result<StatPairs> stats() override {
-    Result<std::vector<std::string>> names = list_entries();
-    if (!names.ok()) return names.status();
-    std::uint64_t bytes = 0;
-    for (const std::string& name : *names) {
-      struct stat st {};
-      if (::stat((dir_ + '/' + name).c_str(), &st) == 0) {
-        bytes += static_cast<std::uint64_t>(st.st_size);
-      }
-    }
-    return StatPairs{{"entries", std::to_string(names->size())},
-                     {"bytes", std::to_string(bytes)},
-                     {"directory", dir_},
-                     {"max_entries", std::to_string(max_entries_)},
-                     {"cull_frequency", std::to_string(cull_frequency_)}};
-  }
-
- private:
-  [[nodiscard]] TimePoint now() const noexcept { return clock_->now(); }
-  [[nodiscard]] std::string entry_path(std::string_view key) const {
-    return dir_ + '/' + entry_name(key);
-  }
-  [[nodiscard]] bool is_live(const StoredEntry& entry) const noexcept {
-    return entry.state == EntryState::kFound && !entry.expiry.expired(now());
-  }
-  // A lock-free pre-check that lets erase/touch/incr of a missing key skip the lock. Any
-  // error but "no such file" answers true, so the locked path reports it.
-  static bool may_exist(const std::string& path) {
-    return ::access(path.c_str(), F_OK) == 0 || errno != ENOENT;
-  }
-
-  template <class Body>
-  auto locked(Body&& body) -> decltype(body()) {
-    if (Status s = lock_.acquire(); !s.ok()) return s;
-    struct Release {
-      DirectoryLock& lock;
-      ~Release() { lock.release(); }
-    } release{lock_};
-    return body();
-  }
-
-  Result<std::vector<std::string>> list_entries() const {
+// Removes every entry file and every temporary, including a concurrent writer's: that writer
+// then finds its temporary gone at rename, and its write counts as done before this clear.
+Status FileBackend::clear() {
+  return locked([&]() -> Status {
     Result<std::vector<std::string>> names = list_directory(dir_);
-    if (names.ok()) std::erase_if(*names, [](const std::string& n) { return !is_entry_name(n); });
-    return names;
+    if (!names.ok()) return names.status();
+    Status result;
+    for (const std::string& name : *names) {
+      if (!is_entry_name(name) && !is_temp_name(name)) continue;
+      const std::string path = dir_ + '/' + name;
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT && result.ok()) {
+        result = os_error("cannot remove", path, errno);
+      }
+    }
+    lock_.store_shared_count(result.ok() ? std::optional<std::int64_t>(0) : std::nullopt);
+    creates_since_listing_ = 0;
+    return result;
+  });
+}
+
+Result<Ttl> FileBackend::ttl(std::string_view key) {
+  const std::string path = entry_path(key);
+  Result<StoredEntry> entry = read_entry(path, key, /*with_value=*/false);
+  if (!entry.ok()) return entry.status();
+  if (!is_live(*entry)) {
+    discard(path, *entry);
+    return Ttl::missing();
   }
+  return Ttl::of(entry->expiry, now());
+}
 
-  Result<std::string> write_temp(std::string_view key, std::string_view value, Expiry expiry);
-  Result<bool> commit(const std::string& temp, const std::string& path, std::string_view key,
-                      bool only_if_absent);
-  Result<bool> commit_locked(const std::string& temp, const std::string& path, std::string_view key,
-                             bool only_if_absent);
-  Status rewrite_locked(const std::string& path, std::string_view key, std::string_view value,
-                        Expiry expiry);
-  Result<bool> remove_locked(const std::string& path);
-  void drop_locked(const std::string& path, const StoredEntry& entry);
-  void discard(const std::string& path, const StoredEntry& entry);
-  Result<std::int64_t> make_room_locked();
-  std::int64_t cull_locked(const std::vector<std::string>& names);
+Result<bool> FileBackend::contains(std::string_view key) {
+  const std::string path = entry_path(key);
+  Result<StoredEntry> entry = read_entry(path, key, /*with_value=*/false);
+  if (!entry.ok()) return entry.status();
+  if (!is_live(*entry)) discard(path, *entry);
+  return is_live(*entry);
+}
 
-  const std::string dir_;
-  const std::int64_t max_entries_;
-  const unsigned cull_frequency_;
-  const Clock* const clock_;
-  BackendInfo info_;
-  DirectoryLock lock_;
-  std::int64_t creates_since_listing_ = 0;  // guarded by lock_
-};
+Result<std::vector<std::string>> FileBackend::keys(std::string_view pattern) {
+  Result<std::vector<std::string>> names = list_entries();
+  if (!names.ok()) return names.status();
+  std::vector<std::string> keys;
+  const TimePoint now = this->now();
+  for (const std::string& name : *names) {
+    Result<StoredEntry> entry = read_entry(dir_ + '/' + name, std::nullopt, false);
+    if (!entry.ok()) return entry.status();
+    if (entry->state == EntryState::kFound && !entry->expiry.expired(now) &&
+        glob_match(pattern, entry->key)) {
+      keys.push_back(std::move(entry->key));
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+// Counts files, without opening them: expired files not yet removed are included.
+Result<StatPairs> FileBackend::stats() {
+  Result<std::vector<std::string>> names = list_entries();
+  if (!names.ok()) return names.status();
+  std::uint64_t bytes = 0;
+  for (const std::string& name : *names) {
+    struct stat st {};
+    if (::stat((dir_ + '/' + name).c_str(), &st) == 0) {
+      bytes += static_cast<std::uint64_t>(st.st_size);
+    }
+  }
+  return StatPairs{{"entries", std::to_string(names->size())},
+                   {"bytes", std::to_string(bytes)},
+                   {"directory", dir_},
+                   {"max_entries", std::to_string(max_entries_)},
+                   {"cull_frequency", std::to_string(cull_frequency_)}};
+}
 
 // Writes a complete entry file under a temporary name and returns that name. No fsync: this
 // is a cache, and after a crash a half-written file fails the size check and reads as a miss.
@@ -481,7 +422,9 @@ std::int64_t FileBackend::cull_locked(const std::vector<std::string>& names) {
   return std::ssize(live) - static_cast<std::int64_t>(victims);
 }
 
-}  // namespace
+}  // namespace cachekit::file_internal
+
+namespace cachekit {
 
 Result<std::shared_ptr<Backend>> make_file_backend(const FileOptions& options) {
   if (options.directory.empty()) return invalid_argument_error("file cache: no directory given");
@@ -495,7 +438,8 @@ Result<std::shared_ptr<Backend>> make_file_backend(const FileOptions& options) {
     return invalid_argument_error(
         fmt::format("file cache: cannot use '{}' as the cache directory: {}", dir, s.message()));
   }
-  return std::shared_ptr<Backend>(std::make_shared<FileBackend>(std::move(dir), options));
+  return std::shared_ptr<Backend>(
+      std::make_shared<file_internal::FileBackend>(std::move(dir), options));
 }
 
 }  // namespace cachekit

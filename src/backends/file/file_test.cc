@@ -22,8 +22,6 @@
 #include <utility>
 #include <vector>
 
-#include "cachekit/backends/dummy.h"
-
 #define XXH_INLINE_ALL  // the test computes file names itself, without linking libxxhash
 #include <xxhash.h>
 
@@ -603,31 +601,6 @@ TEST_F(FileBackendTest, ConcurrentReadersNeverSeeTornValues) {
   threads[3].join();
   EXPECT_EQ(torn.load(), 0);
   EXPECT_EQ(misses.load(), 0);  // a rename never leaves the key absent
-}
-
-// The dummy backend has no test target of its own; its contract is small enough to pin here.
-TEST(DummyBackend, StoresNothingAndAnswersLikeDjangosDummyCache) {
-  auto b = make_dummy_backend();
-  EXPECT_TRUE(b->set("k", "v", Expiry::never()).ok());
-  EXPECT_EQ(*b->get("k"), std::nullopt);
-  EXPECT_TRUE(*b->add("k", "v", Expiry::never()));
-  EXPECT_FALSE(*b->touch("k", Expiry::never()));
-  EXPECT_FALSE(*b->erase("k"));
-  EXPECT_FALSE(*b->contains("k"));
-  EXPECT_EQ(b->incr("k", 1).code(), StatusCode::kNotFound);
-  EXPECT_TRUE(b->clear().ok());
-  EXPECT_EQ(*b->ttl("k"), Ttl::missing());
-  const std::vector<std::string_view> keys{"a", "b"};
-  EXPECT_EQ(*b->get_many(keys), (std::vector<std::optional<Bytes>>(2)));
-  const std::vector<KeyValue> items{{"a", "1"}};
-  EXPECT_TRUE(b->set_many(items, Expiry::never())->empty());
-  EXPECT_EQ(*b->erase_many(keys), 0u);
-  EXPECT_TRUE(b->keys("*")->empty());
-  EXPECT_EQ(b->stats().code(), StatusCode::kUnimplemented);
-  EXPECT_EQ(b->info().name, "dummy");
-  EXPECT_FALSE(b->info().stores_values);
-  EXPECT_TRUE(b->info().supports_keys);
-  EXPECT_FALSE(b->info().supports_stats);
 }
 
 }  // namespace

@@ -483,11 +483,11 @@ TEST(Locmem, DistinguishesKeysThatDifferInOneByte) {
     for (std::size_t pos = 0; pos < len; ++pos) {
       std::string key = base;
       key[pos] = 'b';
-      EXPECT_FALSE(locmem::same_key(base, key)) << key;
-      EXPECT_TRUE(locmem::same_key(key, std::string(key))) << key;
+      EXPECT_FALSE(locmem_internal::same_key(base, key)) << key;
+      EXPECT_TRUE(locmem_internal::same_key(key, std::string(key))) << key;
       set(*b, key, key);
     }
-    EXPECT_FALSE(locmem::same_key(base, base + "a"));
+    EXPECT_FALSE(locmem_internal::same_key(base, base + "a"));
   }
   for (std::size_t len = 1; len <= 24; ++len) {
     const std::string base(len, 'a');

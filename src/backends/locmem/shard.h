@@ -21,7 +21,7 @@
 
 #include "cachekit/bytes.h"
 
-namespace cachekit::locmem {
+namespace cachekit::locmem_internal {
 
 inline constexpr std::uint64_t kNeverMs = (std::uint64_t{1} << 48) - 1;  // 48-bit ms: ~year 10889
 
@@ -293,4 +293,4 @@ struct alignas(64) Shard {
   }
 };
 
-}  // namespace cachekit::locmem
+}  // namespace cachekit::locmem_internal

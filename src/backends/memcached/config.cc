@@ -1,9 +1,5 @@
 // The "memcached" entry of the backend registry: BackendSpec (TOML or URL) → MemcachedOptions.
 //
-// Compiled into the umbrella library next to the other factories rather than into
-// cachekit_memcached, because BackendSpec's readers live there: the backend library stays free
-// of the configuration layer, and no static-library cycle appears.
-//
 //   [caches.default]
 //   backend = "memcached"
 //   location = ["10.0.0.1:11211", "10.0.0.2:11211"]   # or "a:11211;b:11211", or unix:/path
@@ -14,6 +10,7 @@
 
 #include "cachekit/backends/memcached.h"
 #include "cachekit/caches.h"
+#include "config/builtin_backends.h"
 
 namespace cachekit {
 
@@ -60,7 +57,7 @@ std::shared_ptr<Backend> make_memcached(const BackendSpec& spec) {
 
 }  // namespace
 
-void register_memcached_backends(BackendRegistry& registry) {
+void register_memcached_backend(BackendRegistry& registry) {
   registry.add("memcached", make_memcached);
 }
 

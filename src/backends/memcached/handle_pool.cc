@@ -2,7 +2,7 @@
 
 #include <string>
 
-namespace cachekit::memcached {
+namespace cachekit::memcached_internal {
 
 HandlePool::HandlePool(memcached_st* master, unsigned size, std::chrono::milliseconds wait)
     : master_(master), size_(size == 0 ? 1 : size), wait_(wait) {
@@ -42,4 +42,4 @@ void HandlePool::release(memcached_st* handle) {
   freed_.notify_one();
 }
 
-}  // namespace cachekit::memcached
+}  // namespace cachekit::memcached_internal

@@ -22,7 +22,7 @@
 
 #include "cachekit/status.h"
 
-namespace cachekit::memcached {
+namespace cachekit::memcached_internal {
 
 class HandlePool {
  public:
@@ -65,4 +65,4 @@ class HandlePool {
   unsigned created_ = 0;
 };
 
-}  // namespace cachekit::memcached
+}  // namespace cachekit::memcached_internal

@@ -14,9 +14,9 @@
 #include <memory>
 #include <unordered_map>
 
-#include "backends/memcached/backend.h"
+#include "backends/memcached/memcached_backend.h"
 
-namespace cachekit::memcached {
+namespace cachekit::memcached_internal {
 
 namespace {
 
@@ -348,4 +348,83 @@ Result<std::vector<std::size_t>> MemcachedBackend::set_many(std::span<const KeyV
   return failed;
 }
 
-}  // namespace cachekit::memcached
+}  // namespace cachekit::memcached_internal
+
+// ---- the factory ----
+
+namespace cachekit {
+
+namespace {
+
+Status behave(memcached_st* m, memcached_behavior_t flag, std::uint64_t value, const char* name) {
+  memcached_return_t rc = memcached_behavior_set(m, flag, value);
+  if (rc == MEMCACHED_SUCCESS) return {};
+  return invalid_argument_error(
+      fmt::format("libmemcached refused {}={}: {}", name, value, memcached_strerror(m, rc)));
+}
+
+Status check_options(const MemcachedOptions& o) {
+  if (o.servers.empty()) return invalid_argument_error("the memcached backend needs a server");
+  if (o.connect_timeout.count() <= 0 || o.timeout.count() <= 0) {
+    return invalid_argument_error("memcached timeouts must be positive");
+  }
+  if (o.pool_size == 0) return invalid_argument_error("pool_size must be at least 1");
+  if (o.pool_wait.count() < 0) return invalid_argument_error("pool_wait must not be negative");
+  if (o.server_failure_limit == 0) {
+    return invalid_argument_error("server_failure_limit must be at least 1");
+  }
+  if (o.retry_timeout.count() <= 0) return invalid_argument_error("retry_timeout must be ≥ 1 s");
+  return {};
+}
+
+// The master handle every pooled handle is cloned from.
+Status configure(memcached_st* m, const MemcachedOptions& o,
+                 const std::vector<memcached_internal::ServerAddress>& servers) {
+  auto retry = static_cast<std::uint64_t>(o.retry_timeout.count());
+  const std::pair<memcached_behavior_t, std::uint64_t> behaviours[] = {
+      {MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1},
+      {MEMCACHED_BEHAVIOR_KETAMA, 1},
+      {MEMCACHED_BEHAVIOR_TCP_NODELAY, 1},
+      {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, static_cast<std::uint64_t>(o.connect_timeout.count())},
+      {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, static_cast<std::uint64_t>(o.timeout.count())},
+      {MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, o.server_failure_limit},
+      {MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, retry},
+      {MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, retry},
+      {MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, o.remove_failed_servers ? 1u : 0u},
+  };
+  for (const auto& [flag, value] : behaviours) {
+    if (Status s = behave(m, flag, value, "behavior"); !s.ok()) return s;
+  }
+  for (const auto& server : servers) {
+    memcached_return_t rc = server.unix_socket
+                                ? memcached_server_add_unix_socket(m, server.host.c_str())
+                                : memcached_server_add(m, server.host.c_str(), server.port);
+    if (rc != MEMCACHED_SUCCESS) {
+      return invalid_argument_error(fmt::format("cannot add memcached server {}: {}",
+                                                server.display(), memcached_strerror(m, rc)));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<Backend>> make_memcached_backend(const MemcachedOptions& options) {
+  if (Status s = check_options(options); !s.ok()) return s;
+  std::vector<memcached_internal::ServerAddress> servers;
+  for (const auto& text : options.servers) {
+    auto address = memcached_internal::parse_server(text);
+    if (!address.ok()) return address.status();
+    servers.push_back(std::move(*address));
+  }
+  memcached_st* master = memcached_create(nullptr);
+  if (master == nullptr) return internal_error("memcached_create failed");
+  if (Status s = configure(master, options, servers); !s.ok()) {
+    memcached_free(master);
+    return s;
+  }
+  return std::shared_ptr<Backend>(
+      std::make_shared<memcached_internal::MemcachedBackend>(options, std::move(servers), master));
+}
+
+}  // namespace cachekit

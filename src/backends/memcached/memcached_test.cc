@@ -15,7 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "backends/memcached/internal.h"
+#include "backends/memcached/exptime.h"
+#include "backends/memcached/server_address.h"
+#include "backends/memcached/server_health.h"
 #include "support/memcached_server.h"
 
 namespace cachekit {
@@ -70,45 +72,45 @@ const TimePoint kNow = TimePoint(std::chrono::hours(24 * 365 * 50));  // the inj
 const TimePoint kRealNow = TimePoint(std::chrono::seconds(1'800'000'000) + 250ms);
 
 TEST(MemcachedExpiry, NeverIsZeroAndThePastIsExpired) {
-  EXPECT_EQ(memcached::exptime_for(Expiry::never(), kNow, kRealNow), 0);
-  EXPECT_EQ(memcached::exptime_for(Expiry::at(kNow), kNow, kRealNow), std::nullopt);
-  EXPECT_EQ(memcached::exptime_for(Expiry::at(kNow - 1s), kNow, kRealNow), std::nullopt);
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::never(), kNow, kRealNow), 0);
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::at(kNow), kNow, kRealNow), std::nullopt);
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::at(kNow - 1s), kNow, kRealNow), std::nullopt);
 }
 
 TEST(MemcachedExpiry, RoundsUpAndAddsTheServersTickSoNothingEndsEarly) {
-  EXPECT_EQ(memcached::exptime_for(Expiry::at(kNow + 1ms), kNow, kRealNow), 2);
-  EXPECT_EQ(memcached::exptime_for(Expiry::at(kNow + 1000ms), kNow, kRealNow), 2);
-  EXPECT_EQ(memcached::exptime_for(Expiry::at(kNow + 1500ms), kNow, kRealNow), 3);
-  EXPECT_EQ(memcached::exptime_for(Expiry::at(kNow + 300s), kNow, kRealNow), 301);
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::at(kNow + 1ms), kNow, kRealNow), 2);
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::at(kNow + 1000ms), kNow, kRealNow), 2);
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::at(kNow + 1500ms), kNow, kRealNow), 3);
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::at(kNow + 300s), kNow, kRealNow), 301);
 }
 
 TEST(MemcachedExpiry, BeyondThirtyDaysIsAnAbsoluteTimeOnTheRealClock) {
   constexpr std::int64_t kThirtyDays = 30 * 24 * 3600;
-  EXPECT_EQ(memcached::exptime_for(Expiry::at(kNow + std::chrono::seconds(kThirtyDays - 1)), kNow,
-                                   kRealNow),
+  EXPECT_EQ(memcached_internal::exptime_for(
+                Expiry::at(kNow + std::chrono::seconds(kThirtyDays - 1)), kNow, kRealNow),
             kThirtyDays);
   // One second more no longer fits: real now (1'800'000'000.25) + 30 days, rounded up, + 1.
-  EXPECT_EQ(
-      memcached::exptime_for(Expiry::at(kNow + std::chrono::seconds(kThirtyDays)), kNow, kRealNow),
-      1'800'000'000 + kThirtyDays + 1 + 1);
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::at(kNow + std::chrono::seconds(kThirtyDays)),
+                                            kNow, kRealNow),
+            1'800'000'000 + kThirtyDays + 1 + 1);
   // Past 2106 the 32-bit exptime would wrap into the past: such an expiry is "never".
-  EXPECT_EQ(memcached::exptime_for(Expiry::at(kNow + 100 * 366 * 24h), kNow, kRealNow), 0);
-  EXPECT_EQ(memcached::exptime_for_remaining(-1, kRealNow), 0);
-  EXPECT_EQ(memcached::exptime_for_remaining(100, kRealNow), 100);
-  EXPECT_EQ(memcached::exptime_for_remaining(kThirtyDays + 5, kRealNow),
+  EXPECT_EQ(memcached_internal::exptime_for(Expiry::at(kNow + 100 * 366 * 24h), kNow, kRealNow), 0);
+  EXPECT_EQ(memcached_internal::exptime_for_remaining(-1, kRealNow), 0);
+  EXPECT_EQ(memcached_internal::exptime_for_remaining(100, kRealNow), 100);
+  EXPECT_EQ(memcached_internal::exptime_for_remaining(kThirtyDays + 5, kRealNow),
             1'800'000'001 + kThirtyDays + 5);
 }
 
 TEST(MemcachedExpiry, MetaTtlIsReportedAsItsLowerBound) {
-  EXPECT_EQ(memcached::ttl_from_meta(-1), Ttl::never());
-  EXPECT_EQ(memcached::ttl_from_meta(101), Ttl::after(100s));
-  EXPECT_EQ(memcached::ttl_from_meta(1), Ttl::after(1ms));  // live, if only just
+  EXPECT_EQ(memcached_internal::ttl_from_meta(-1), Ttl::never());
+  EXPECT_EQ(memcached_internal::ttl_from_meta(101), Ttl::after(100s));
+  EXPECT_EQ(memcached_internal::ttl_from_meta(1), Ttl::after(1ms));  // live, if only just
 }
 
 // ---- server health ----
 
 TEST(MemcachedServerHealth, SkipsAfterTheLimitThenLetsOneProbeThrough) {
-  memcached::ServerHealth health(2, 2, 1000ms);
+  memcached_internal::ServerHealth health(2, 2, 1000ms);
   auto t = std::chrono::steady_clock::time_point(10s);
   EXPECT_TRUE(health.all_healthy());
   health.record_timeout(1, t);
@@ -125,7 +127,7 @@ TEST(MemcachedServerHealth, SkipsAfterTheLimitThenLetsOneProbeThrough) {
 }
 
 TEST(MemcachedServerHealth, AProbeThatNeverReportsDoesNotWedgeTheServer) {
-  memcached::ServerHealth health(1, 1, 1000ms);
+  memcached_internal::ServerHealth health(1, 1, 1000ms);
   auto t = std::chrono::steady_clock::time_point(10s);
   health.record_timeout(0, t);
   EXPECT_TRUE(health.admit(0, t + 1001ms));  // a probe that is then lost

@@ -19,7 +19,7 @@
 #include <charconv>
 #include <cstring>
 
-namespace cachekit::memcached {
+namespace cachekit::memcached_internal {
 
 namespace {
 
@@ -364,4 +364,4 @@ Result<std::vector<std::pair<std::string, std::string>>> MetaClient::stats(std::
   return out;
 }
 
-}  // namespace cachekit::memcached
+}  // namespace cachekit::memcached_internal

@@ -23,10 +23,10 @@
 #include <utility>
 #include <vector>
 
-#include "backends/memcached/internal.h"
+#include "backends/memcached/server_address.h"
 #include "cachekit/status.h"
 
-namespace cachekit::memcached {
+namespace cachekit::memcached_internal {
 
 class MetaClient {
  public:
@@ -79,4 +79,4 @@ class MetaClient {
 // base64 with the `b` flag. kInvalidArgument when neither fits the 250-byte limit.
 Result<std::string> meta_key(std::string_view key);
 
-}  // namespace cachekit::memcached
+}  // namespace cachekit::memcached_internal

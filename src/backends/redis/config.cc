@@ -13,6 +13,7 @@
 
 #include "cachekit/backends/redis.h"
 #include "cachekit/caches.h"
+#include "config/builtin_backends.h"
 
 namespace cachekit {
 namespace {
@@ -96,7 +97,7 @@ std::shared_ptr<Backend> refuse_tls(const BackendSpec& spec) {
 
 }  // namespace
 
-void register_redis_backends(BackendRegistry& registry) {
+void register_redis_backend(BackendRegistry& registry) {
   registry.add("redis", make_redis);
   registry.add("rediss", refuse_tls);
 }

@@ -16,7 +16,7 @@
 #include <charconv>
 #include <cstring>
 
-namespace cachekit::redis_detail {
+namespace cachekit::redis_internal {
 namespace {
 
 timeval to_timeval(std::chrono::milliseconds ms) {
@@ -236,4 +236,4 @@ Status server_error(std::string_view where, const redisReply& reply) {
   return internal_error(std::move(message));
 }
 
-}  // namespace cachekit::redis_detail
+}  // namespace cachekit::redis_internal

@@ -15,7 +15,7 @@
 #include "backends/redis/url.h"
 #include "cachekit/status.h"
 
-namespace cachekit::redis_detail {
+namespace cachekit::redis_internal {
 
 struct ReplyFree {
   void operator()(redisReply* reply) const noexcept { freeReplyObject(reply); }
@@ -101,4 +101,4 @@ class Connection {
 // The Status for an error reply ("WRONGTYPE ...", "OOM ...", "LOADING ...", ...).
 Status server_error(std::string_view where, const redisReply& reply);
 
-}  // namespace cachekit::redis_detail
+}  // namespace cachekit::redis_internal

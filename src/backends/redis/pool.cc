@@ -22,7 +22,7 @@
 
 #include <utility>
 
-namespace cachekit::redis_detail {
+namespace cachekit::redis_internal {
 
 constexpr std::chrono::milliseconds kCheckAfter{1};
 
@@ -151,4 +151,4 @@ PoolCounters Pool::counters() const {
   return c;
 }
 
-}  // namespace cachekit::redis_detail
+}  // namespace cachekit::redis_internal

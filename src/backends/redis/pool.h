@@ -17,7 +17,7 @@
 #include "backends/redis/url.h"
 #include "cachekit/status.h"
 
-namespace cachekit::redis_detail {
+namespace cachekit::redis_internal {
 
 struct PoolOptions {
   Timeouts timeouts{};
@@ -93,4 +93,4 @@ class Pool {
   PoolCounters counters_;  // the pool's own counters; the breaker keeps its own
 };
 
-}  // namespace cachekit::redis_detail
+}  // namespace cachekit::redis_internal

@@ -20,7 +20,7 @@
 
 #include "backends/redis/redis_backend.h"
 
-namespace cachekit::redis_detail {
+namespace cachekit::redis_internal {
 namespace {
 
 constexpr Script kIncrScript{
@@ -70,7 +70,7 @@ void set_command(CommandBuffer& out, std::string_view ns, std::string_view key,
 
 }  // namespace
 
-// ---- helpers shared with extras.cc ----
+// ---- helpers shared with keyspace.cc and locks.cc ----
 
 Result<Reply> round_trip(Connection& connection) {
   if (Status s = connection.send(); !s.ok()) return s;
@@ -357,4 +357,20 @@ Result<std::size_t> RedisBackend::erase_many(std::span<const std::string_view> k
   });
 }
 
-}  // namespace cachekit::redis_detail
+Result<RedisBackend*> as_redis_backend(Backend& backend) {
+  if (auto* redis = dynamic_cast<RedisBackend*>(&backend)) return redis;
+  return invalid_argument_error(
+      fmt::format("not a redis backend (it is \"{}\")", backend.info().name));
+}
+
+}  // namespace cachekit::redis_internal
+
+namespace cachekit {
+
+Result<std::shared_ptr<Backend>> make_redis_backend(RedisOptions options) {
+  auto backend = redis_internal::RedisBackend::make(std::move(options));
+  if (!backend.ok()) return backend.status();
+  return std::shared_ptr<Backend>(std::move(backend).value());
+}
+
+}  // namespace cachekit

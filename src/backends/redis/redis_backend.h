@@ -1,6 +1,7 @@
 #pragma once
 // The Redis Backend class, shared by the files of the Redis backend (redis.cc: the key
-// operations; extras.cc: keys, clear, erase_pattern, locks, stats). Users see only
+// operations and the factory; keyspace.cc: keys, clear, erase_pattern, stats; locks.cc:
+// try_lock, unlock). Users see only
 // include/cachekit/backends/redis.h.
 
 #include <atomic>
@@ -18,7 +19,7 @@
 #include "cachekit/backend.h"
 #include "cachekit/backends/redis.h"
 
-namespace cachekit::redis_detail {
+namespace cachekit::redis_internal {
 
 // A Lua script run by EVALSHA, with EVAL as the fallback when the server has not cached it
 // (after a restart or SCRIPT FLUSH).
@@ -109,5 +110,7 @@ Result<Reply> run_script(Connection& connection, const Script& script, std::stri
                          std::string_view key, std::string_view argument);
 // For replies of an unexpected type (a protocol mismatch).
 Status unexpected_reply(std::string_view where, std::string_view command, const redisReply& reply);
+// `backend` as the Redis backend, or kInvalidArgument naming what it is instead.
+Result<RedisBackend*> as_redis_backend(Backend& backend);
 
-}  // namespace cachekit::redis_detail
+}  // namespace cachekit::redis_internal

@@ -12,7 +12,7 @@
 namespace cachekit {
 namespace {
 
-using redis_detail::parse_url;
+using redis_internal::parse_url;
 using ::testing::HasSubstr;
 using ::testing::Not;
 

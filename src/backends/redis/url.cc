@@ -14,7 +14,7 @@
 
 #include "cachekit/redact.h"
 
-namespace cachekit::redis_detail {
+namespace cachekit::redis_internal {
 namespace {
 
 constexpr std::string_view kExamples =
@@ -223,4 +223,4 @@ std::string Endpoint::describe() const {
 
 Result<Endpoint> parse_url(std::string_view url) { return Parser(url).parse(); }
 
-}  // namespace cachekit::redis_detail
+}  // namespace cachekit::redis_internal

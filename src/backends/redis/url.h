@@ -6,7 +6,7 @@
 
 #include "cachekit/status.h"
 
-namespace cachekit::redis_detail {
+namespace cachekit::redis_internal {
 
 struct Endpoint {
   std::string host;         // TCP host (empty for a Unix socket)
@@ -26,4 +26,4 @@ struct Endpoint {
 // kInvalidArgument: `invalid Redis URL "<url, password masked>": <problem>`.
 Result<Endpoint> parse_url(std::string_view url);
 
-}  // namespace cachekit::redis_detail
+}  // namespace cachekit::redis_internal

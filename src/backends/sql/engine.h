@@ -1,5 +1,5 @@
 #pragma once
-// The seam between the SQL cache backend's shared logic (sql_backend.cc) and a database engine
+// The seam between the SQL cache backend's shared logic (sql.cc) and a database engine
 // (sqlite_engine.cc, postgres_engine.cc).
 //
 // The shared logic decides *what* to run: it builds every statement's text once, with the
@@ -17,7 +17,7 @@
 
 #include "cachekit/status.h"
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 
 using SteadyClock = std::chrono::steady_clock;
 using Deadline = SteadyClock::time_point;
@@ -141,4 +141,4 @@ class Engine {
                     "' does not exist; create it with `cachekit createcachetable`");
 }
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

@@ -2,7 +2,7 @@
 
 #include <string>
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 
 // Returns an idle connection, or null with `may_open` set when a slot for a new connection was
 // reserved, or null without it when the deadline passed. Called with the lock held.
@@ -112,4 +112,4 @@ std::size_t ConnectionPool::open_connections() const {
   return open_;
 }
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

@@ -39,7 +39,7 @@
 #include "backends/common/circuit_breaker.h"
 #include "backends/sql/engine.h"
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 
 class ConnectionPool {
  public:
@@ -109,4 +109,4 @@ class ConnectionPool {
   std::optional<backend_detail::CircuitBreaker> breaker_;
 };
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

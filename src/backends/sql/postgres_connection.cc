@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 namespace {
 
 // Type OIDs from PostgreSQL's pg_type.dat: statements declare their parameters' types so the
@@ -320,4 +320,4 @@ Status PostgresConnection::execute_script(std::string_view sql, Deadline deadlin
   return collect({}, nullptr, deadline);
 }
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

@@ -16,7 +16,7 @@
 #include "backends/sql/engine.h"
 #include "backends/sql/statements.h"
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 
 class PostgresConnection final : public Connection {
  public:
@@ -56,4 +56,4 @@ class PostgresConnection final : public Connection {
   std::array<bool, kStatementCount> prepared_{};
 };
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

@@ -22,7 +22,7 @@
 #include "backends/sql/sql_backend.h"
 #include "cachekit/backends/sql.h"
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 namespace {
 
 // PostgreSQL truncates longer identifiers (NAMEDATALEN - 1), which would make two long table
@@ -96,15 +96,15 @@ class PostgresEngine final : public Engine {
 };
 
 }  // namespace
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal
 
 namespace cachekit {
 
 Result<std::shared_ptr<Backend>> make_postgres_backend(const PostgresOptions& options) {
   if (options.url.empty()) return invalid_argument_error("postgres: the connection URL is empty");
-  auto location = sql::describe(options.url);
+  auto location = sql_internal::describe(options.url);
   if (!location.ok()) return location.status();
-  if (options.table.empty() || options.table.size() > sql::kMaxIdentifierBytes ||
+  if (options.table.empty() || options.table.size() > sql_internal::kMaxIdentifierBytes ||
       options.table.find('\0') != std::string::npos) {
     return invalid_argument_error(
         "postgres: the table name must be 1 to 63 bytes long, without NUL bytes");
@@ -115,12 +115,13 @@ Result<std::shared_ptr<Backend>> make_postgres_backend(const PostgresOptions& op
   if (options.failure_threshold == 0) {
     return invalid_argument_error("postgres: failure_threshold must be at least 1");
   }
-  sql::SqlSettings settings{
+  sql_internal::SqlSettings settings{
       options.table,        options.max_entries,       options.cull_frequency,
       options.timeout,      options.max_connections,   options.clock,
       options.clear_prefix, options.failure_threshold, options.retry_interval};
-  return std::shared_ptr<Backend>(std::make_shared<sql::SqlBackend>(
-      std::make_unique<sql::PostgresEngine>(options, std::move(*location)), std::move(settings)));
+  return std::shared_ptr<Backend>(std::make_shared<sql_internal::SqlBackend>(
+      std::make_unique<sql_internal::PostgresEngine>(options, std::move(*location)),
+      std::move(settings)));
 }
 
 }  // namespace cachekit

@@ -18,7 +18,7 @@
 #include "cachekit/backends/sql.h"
 #include "cachekit/clock.h"
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 
 struct SqlSettings {
   std::string table;
@@ -97,4 +97,4 @@ class SqlBackend final : public Backend {
   std::mutex size_check_;
 };
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

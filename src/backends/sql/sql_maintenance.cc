@@ -24,7 +24,7 @@
 
 #include "backends/sql/sql_backend.h"
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 
 void SqlBackend::before_insert(std::int64_t rows) {
   if (settings_.max_entries == 0) return;
@@ -201,12 +201,12 @@ Result<CacheTableReport> SqlBackend::create_table(bool dry_run) {
   return report;
 }
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal
 
 namespace cachekit {
 
 Result<CacheTableReport> create_cache_table(Backend& backend, bool dry_run) {
-  auto* sql = dynamic_cast<sql::SqlBackend*>(&backend);
+  auto* sql = dynamic_cast<sql_internal::SqlBackend*>(&backend);
   if (sql == nullptr) {
     return unimplemented_error("the " + backend.info().name + " backend has no database table");
   }

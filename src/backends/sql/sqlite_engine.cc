@@ -37,7 +37,7 @@
 #include "backends/sql/statements.h"
 #include "cachekit/backends/sql.h"
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 namespace {
 
 constexpr std::size_t kOneOffCache = 8;
@@ -360,7 +360,7 @@ Status SqliteConnection::execute_script(std::string_view sql, Deadline deadline)
 }
 
 }  // namespace
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal
 
 namespace cachekit {
 
@@ -377,11 +377,11 @@ Result<std::shared_ptr<Backend>> make_sqlite_backend(const SqliteOptions& option
   if (options.max_connections == 0) {
     return invalid_argument_error("sqlite: max_connections must be at least 1");
   }
-  sql::SqlSettings settings{options.table,       options.max_entries,     options.cull_frequency,
-                            options.timeout,     options.max_connections, options.clock,
-                            options.clear_prefix};
-  return std::shared_ptr<Backend>(std::make_shared<sql::SqlBackend>(
-      std::make_unique<sql::SqliteEngine>(options), std::move(settings)));
+  sql_internal::SqlSettings settings{
+      options.table,           options.max_entries, options.cull_frequency, options.timeout,
+      options.max_connections, options.clock,       options.clear_prefix};
+  return std::shared_ptr<Backend>(std::make_shared<sql_internal::SqlBackend>(
+      std::make_unique<sql_internal::SqliteEngine>(options), std::move(settings)));
 }
 
 }  // namespace cachekit

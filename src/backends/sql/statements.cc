@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 
 namespace {
 
@@ -144,4 +144,4 @@ std::string create_table_sql(const Dialect& d, std::string_view table) {
       d.int_type, quote_identifier(std::string(table) + "_expires"), quote_identifier(table));
 }
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

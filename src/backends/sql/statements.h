@@ -9,7 +9,7 @@
 
 #include "backends/sql/engine.h"
 
-namespace cachekit::sql {
+namespace cachekit::sql_internal {
 
 // The fixed statements; an engine prepares each once per connection. The comment lists the
 // parameters, then the result columns.
@@ -53,4 +53,4 @@ inline constexpr std::size_t kMaxBatch = 500;
 // CREATE TABLE IF NOT EXISTS … ; CREATE INDEX IF NOT EXISTS … ;
 [[nodiscard]] std::string create_table_sql(const Dialect& d, std::string_view table);
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

@@ -9,14 +9,14 @@
 // "now" is read from the backend's Clock and bound as a parameter; expiry is decided against
 // it (an entry is expired once `expires <= now`, as Expiry::expired says), never against the
 // database's clock — so an injected clock controls expiry in tests, for both engines.
-#include "backends/sql/sql_backend.h"
-
 #include <algorithm>
 #include <limits>
 #include <numeric>
 #include <utility>
 
-namespace cachekit::sql {
+#include "backends/sql/sql_backend.h"
+
+namespace cachekit::sql_internal {
 
 namespace {
 
@@ -310,4 +310,4 @@ Result<std::size_t> SqlBackend::erase_many(std::span<const std::string_view> key
   return removed;
 }
 
-}  // namespace cachekit::sql
+}  // namespace cachekit::sql_internal

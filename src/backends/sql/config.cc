@@ -1,9 +1,19 @@
 // The configuration factories of the "sqlite" and "postgres" backends: BackendSpec (location
 // and options from the TOML file or a URL) → SqliteOptions / PostgresOptions.
 //
-// This file is compiled into the umbrella library (cachekit::cachekit), where BackendSpec and
-// the registry live, so that cachekit_sql itself never depends on the configuration layer.
-// As with the built-in backends, unknown or malformed options are refused at startup.
+// As with every backend, unknown or malformed options are refused at startup.
+//
+//   [caches.default]
+//   backend = "sqlite"               # url = "sqlite:///var/tmp/cache.db"
+//   location = "cache.db"            # relative to the configuration file's directory
+//   options = { table = "cachekit_cache", max_entries = 10000, cull_frequency = 3,
+//               timeout_ms = 1000, max_connections = 4 }
+//
+//   [caches.shared]
+//   url = "postgresql://app@db.internal:5432/app"    # or backend = "postgres", location = URL
+//   options = { table = "cache", timeout_ms = 200, connect_timeout_ms = 200,
+//               max_connections = 8, unlogged = true, failure_threshold = 3,
+//               retry_interval_ms = 1000 }
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -11,6 +21,7 @@
 
 #include "cachekit/backends/sql.h"
 #include "cachekit/caches.h"
+#include "config/builtin_backends.h"
 
 namespace cachekit {
 namespace {
@@ -111,7 +122,7 @@ std::shared_ptr<Backend> make_postgres(const BackendSpec& spec) {
 
 }  // namespace
 
-void register_sql_backends(BackendRegistry& registry) {
+void register_sql_backend(BackendRegistry& registry) {
   registry.add("sqlite", make_sqlite);
   registry.add("postgres", make_postgres);
 }

@@ -1,5 +1,5 @@
-// The Redis backend's whole-keyspace operations (keys, clear, erase_pattern), stats, locks,
-// and the public free functions of cachekit/backends/redis.h.
+// The Redis backend's whole-keyspace operations (keys, clear, erase_pattern) and stats, and
+// the public redis::erase_pattern of cachekit/backends/redis.h.
 //
 // Pattern deletion is SCAN-based, never KEYS: KEYS walks the whole keyspace in one blocking
 // call, which stalls every other client of a big server (django-redis #141, commcare-hq
@@ -9,19 +9,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <random>
 
 #include "backends/redis/redis_backend.h"
 
 namespace cachekit {
-namespace redis_detail {
+namespace redis_internal {
 namespace {
 
 constexpr std::string_view kScanCount = "1000";
-constexpr Script kUnlockScript{
-    "e8022015b1db2126f2af52e2659c302bb86e2557",
-    "if redis.call('GET',KEYS[1])==ARGV[1] then return redis.call('DEL',KEYS[1]) "
-    "else return 0 end"};
 
 // A SCAN reply: [next cursor, [key, ...]]; `keys` points into `reply`.
 struct ScanPage {
@@ -47,12 +42,6 @@ Result<ScanPage> scan_page(std::string_view where, Result<Reply> reply) {
 
 void scan_command(CommandBuffer& out, std::string_view cursor, std::string_view glob) {
   out.command({"SCAN", cursor, "MATCH", glob, "COUNT", kScanCount});
-}
-
-// 128 random bits as hex: a lock token nobody else can guess or collide with.
-std::string random_token() {
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  return fmt::format("{:016x}{:016x}", generator(), generator());
 }
 
 // The INFO fields worth showing an operator; INFO has about 150.
@@ -212,58 +201,12 @@ Result<StatPairs> RedisBackend::stats() {
   return out;
 }
 
-Result<std::optional<std::string>> RedisBackend::try_lock(std::string_view key,
-                                                          std::chrono::milliseconds ttl) {
-  using Token = std::optional<std::string>;
-  if (ttl.count() <= 0) return invalid_argument_error("redis: a lock needs a positive ttl");
-  return on_primary([&](Connection& c) -> Result<Token> {
-    std::string token = random_token();
-    c.out().begin(6);
-    c.out().arg("SET");
-    c.out().arg(options_.key_namespace, key);
-    c.out().arg(token);
-    c.out().arg("NX");
-    c.out().arg("PX");
-    c.out().arg(static_cast<std::int64_t>(ttl.count()));
-    auto reply = round_trip(c);
-    if (!reply.ok()) return reply.status();
-    if ((*reply)->type == REDIS_REPLY_NIL) return Token();
-    return Token(std::move(token));
-  });
-}
-
-Result<bool> RedisBackend::unlock(std::string_view key, std::string_view token) {
-  return on_primary([&](Connection& c) -> Result<bool> {
-    auto reply = run_script(c, kUnlockScript, options_.key_namespace, key, token);
-    if (!reply.ok()) return reply.status();
-    if ((*reply)->type != REDIS_REPLY_INTEGER) return unexpected_reply(c.where(), "EVAL", **reply);
-    return (*reply)->integer == 1;
-  });
-}
-
-}  // namespace redis_detail
-
-// ---- the public API ----
-
-Result<std::shared_ptr<Backend>> make_redis_backend(RedisOptions options) {
-  auto backend = redis_detail::RedisBackend::make(std::move(options));
-  if (!backend.ok()) return backend.status();
-  return std::shared_ptr<Backend>(std::move(backend).value());
-}
+}  // namespace redis_internal
 
 namespace redis {
-namespace {
-
-Result<redis_detail::RedisBackend*> as_redis(Backend& backend) {
-  if (auto* redis = dynamic_cast<redis_detail::RedisBackend*>(&backend)) return redis;
-  return invalid_argument_error(
-      fmt::format("not a redis backend (it is \"{}\")", backend.info().name));
-}
-
-}  // namespace
 
 Result<std::size_t> erase_pattern(Backend& backend, std::string_view pattern) {
-  auto redis = as_redis(backend);
+  auto redis = redis_internal::as_redis_backend(backend);
   if (!redis.ok()) return redis.status();
   return (*redis)->erase_pattern(pattern);
 }
@@ -276,19 +219,6 @@ Result<std::size_t> erase_pattern(const Cache& cache, std::string_view pattern, 
   std::string head =
       default_key_function("", options.key_prefix, version.value_or(options.version));
   return erase_pattern(cache.backend(), escape_glob(head) + std::string(pattern));
-}
-
-Result<std::optional<std::string>> try_lock(Backend& backend, std::string_view key,
-                                            std::chrono::milliseconds ttl) {
-  auto redis = as_redis(backend);
-  if (!redis.ok()) return redis.status();
-  return (*redis)->try_lock(key, ttl);
-}
-
-Result<bool> unlock(Backend& backend, std::string_view key, std::string_view token) {
-  auto redis = as_redis(backend);
-  if (!redis.ok()) return redis.status();
-  return (*redis)->unlock(key, token);
 }
 
 }  // namespace redis

@@ -1,5 +1,5 @@
-// Server addresses, expiry arithmetic and server health for the memcached backend.
-#include "backends/memcached/internal.h"
+// Memcached server addresses: parsing and canonical spelling.
+#include "backends/memcached/server_address.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,7 +7,7 @@
 
 #include "cachekit/backends/memcached.h"
 
-namespace cachekit::memcached {
+namespace cachekit::memcached_internal {
 
 namespace {
 
@@ -87,89 +87,12 @@ Result<ServerAddress> parse_server(std::string_view raw) {
   return ServerAddress{std::string(text.substr(0, colon)), *port, false};
 }
 
-// ---- expiry ----
-
-namespace {
-
-std::int64_t ceil_seconds(std::chrono::milliseconds ms) { return (ms.count() + 999) / 1000; }
-
-// Memcached keeps exptimes in 32 bits (the binary protocol's field, the server's rel_time_t):
-// an absolute time past 2106 would wrap into the past, so such a far expiry becomes "never".
-std::int64_t absolute_or_never(std::int64_t unix_seconds) {
-  return unix_seconds > std::int64_t{0xFFFFFFFF} ? 0 : unix_seconds;
-}
-
-}  // namespace
-
-std::optional<std::int64_t> exptime_for(Expiry expiry, TimePoint now, TimePoint system_now) {
-  if (expiry.is_never()) return 0;
-  auto remaining = expiry.time() - now;
-  if (remaining <= std::chrono::milliseconds(0)) return std::nullopt;
-  std::int64_t seconds = ceil_seconds(remaining) + 1;
-  if (seconds <= kMaxRelativeSeconds) return seconds;
-  return absolute_or_never(ceil_seconds(system_now.time_since_epoch() + remaining) + 1);
-}
-
-std::int64_t exptime_for_remaining(std::int64_t seconds, TimePoint system_now) {
-  if (seconds < 0) return 0;
-  if (seconds <= kMaxRelativeSeconds) return seconds;
-  return absolute_or_never(ceil_seconds(system_now.time_since_epoch()) + seconds);
-}
-
-Ttl ttl_from_meta(std::int64_t t) {
-  if (t < 0) return Ttl::never();
-  return Ttl::after(std::max<std::chrono::milliseconds>(std::chrono::seconds(t - 1),
-                                                        std::chrono::milliseconds(1)));
-}
-
-// ---- ServerHealth ----
-
-ServerHealth::ServerHealth(std::size_t servers, unsigned failure_limit,
-                           std::chrono::milliseconds retry)
-    : servers_(std::make_unique<Server[]>(servers)),
-      count_(servers),
-      failure_limit_(std::max(1u, failure_limit)),
-      retry_(retry) {}
-
-bool ServerHealth::admit(std::size_t server, SteadyTime now) noexcept {
-  if (server >= count_) return true;
-  Server& s = servers_[server];
-  std::int64_t until = s.skip_until.load(std::memory_order_acquire);
-  std::int64_t now_ns = now.time_since_epoch().count();
-  if (until == 0) return true;
-  if (now_ns < until) return false;
-  // The retry period is over: exactly one caller wins the right to probe, and pushes the next
-  // probe a full period away in case this one never reports back.
-  return s.skip_until.compare_exchange_strong(until, now_ns + retry_.count(),
-                                              std::memory_order_acq_rel);
-}
-
-void ServerHealth::record_success(std::size_t server) noexcept {
-  if (server >= count_) return;
-  Server& s = servers_[server];
-  if (s.failures.load(std::memory_order_relaxed) == 0) return;
-  if (s.failures.exchange(0, std::memory_order_acq_rel) != 0) {
-    s.skip_until.store(0, std::memory_order_release);
-    suspects_.fetch_sub(1, std::memory_order_relaxed);
-  }
-}
-
-void ServerHealth::record_timeout(std::size_t server, SteadyTime now) noexcept {
-  if (server >= count_) return;
-  Server& s = servers_[server];
-  std::uint32_t failures = s.failures.fetch_add(1, std::memory_order_acq_rel) + 1;
-  if (failures == 1) suspects_.fetch_add(1, std::memory_order_relaxed);
-  if (failures >= failure_limit_) {
-    s.skip_until.store(now.time_since_epoch().count() + retry_.count(), std::memory_order_release);
-  }
-}
-
-}  // namespace cachekit::memcached
+}  // namespace cachekit::memcached_internal
 
 namespace cachekit {
 
 Result<std::vector<std::string>> parse_memcached_locations(std::string_view text) {
-  std::string_view rest = memcached::trim(text);
+  std::string_view rest = memcached_internal::trim(text);
   constexpr std::string_view kScheme = "memcached://";
   if (rest.size() >= kScheme.size()) {
     std::string scheme(rest.substr(0, kScheme.size()));
@@ -179,9 +102,9 @@ Result<std::vector<std::string>> parse_memcached_locations(std::string_view text
   std::vector<std::string> out;
   while (!rest.empty()) {
     auto end = rest.find_first_of(";,");
-    auto part = memcached::trim(rest.substr(0, end));
+    auto part = memcached_internal::trim(rest.substr(0, end));
     if (!part.empty()) {
-      auto address = memcached::parse_server(part);
+      auto address = memcached_internal::parse_server(part);
       if (!address.ok()) return address.status();
       out.push_back(address->display());
     }

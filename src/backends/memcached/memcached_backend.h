@@ -1,7 +1,7 @@
 #pragma once
 // MemcachedBackend, the class behind make_memcached_backend (cachekit/backends/memcached.h).
-// memcached.cc has the plain storage calls; counters.cc has incr, ttl and stats, which need the
-// meta-protocol side channel.
+// memcached.cc has the plain storage calls and the factory; incr.cc and ttl_and_stats.cc have
+// the calls that need the meta-protocol side channel.
 
 #include <libmemcached/memcached.h>
 
@@ -11,12 +11,14 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/memcached/exptime.h"
 #include "backends/memcached/handle_pool.h"
-#include "backends/memcached/internal.h"
 #include "backends/memcached/meta_client.h"
+#include "backends/memcached/server_address.h"
+#include "backends/memcached/server_health.h"
 #include "cachekit/backends/memcached.h"
 
-namespace cachekit::memcached {
+namespace cachekit::memcached_internal {
 
 class MemcachedBackend final : public Backend {
  public:
@@ -86,4 +88,4 @@ memcached_return_t MemcachedBackend::call(memcached_st* handle, std::string_view
 // as opposed to a transport failure or a server that was never tried.
 bool server_answered(memcached_return_t rc) noexcept;
 
-}  // namespace cachekit::memcached
+}  // namespace cachekit::memcached_internal
