@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "cachekit/redact.h"
+#include "core/text.h"
 
 namespace cachekit {
 
@@ -90,12 +91,7 @@ struct Where {
   }
 };
 
-std::string_view trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  auto first = s.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(kSpace) - first + 1);
-}
+std::string_view trim(std::string_view s) { return cachekit::text::trim(s, " \t\r\n"); }
 
 // Django's LOCATION rule: one string holding several servers split on ';' or ','.
 std::vector<std::string> split_locations(std::string_view text) {
@@ -195,27 +191,10 @@ std::map<std::string, std::string, std::less<>> read_options(const Where& where,
   return out;
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::string percent_decode(const Where& where, std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    int high = i + 2 < text.size() ? hex_digit(text[i + 1]) : -1;
-    int low = high >= 0 ? hex_digit(text[i + 2]) : -1;
-    if (low < 0) where.fail("url", "a '%' must be followed by two hex digits");
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  return out;
+  auto decoded = cachekit::text::percent_decode(text, cachekit::text::kStrictUrl);
+  if (!decoded) where.fail("url", "a '%' must be followed by two hex digits");
+  return std::move(*decoded);
 }
 
 // "scheme://rest". The built-in schemes take their location from `rest` (locmem://name,
@@ -228,8 +207,7 @@ void apply_url(const Where& where, std::string_view url, CacheSettings& cache) {
                                   "\"file:///var/tmp/cache\" or \"dummy://\"",
                                   redact(url)));
   }
-  std::string scheme(url.substr(0, scheme_end));
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string scheme = cachekit::text::to_lower(url.substr(0, scheme_end));
   auto rest = percent_decode(where, url.substr(scheme_end + 3));
   cache.backend = scheme;
   cache.locations.clear();

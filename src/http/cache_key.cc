@@ -112,13 +112,7 @@ std::string md5_hex(std::string_view data) {
       EVP_DigestFinal_ex(context.get(), digest, &size) != 1) {
     return {};
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(2 * size, '0');
-  for (unsigned int i = 0; i < size; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return out;
+  return text::hex_encode(std::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
 std::optional<std::string> validated_host(std::string_view host,

@@ -9,33 +9,12 @@ namespace cachekit::http {
 
 namespace {
 
-using detail::ascii_lower;
 using detail::trim;
 
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = ascii_lower(c);
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
 // application/x-www-form-urlencoded decoding: `+` is a space, a valid %XX a byte; a broken
-// escape is kept literally (as Python's unquote_plus does) rather than rejected.
+// escape is kept literally (as Python's unquote_plus does), so the result is never nullopt.
 std::string form_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 &&
-               hex_digit(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
+  return text::percent_decode(s, text::kForm).value_or(std::string());
 }
 
 Response with_type(std::string body, int status, std::string_view type) {
@@ -48,13 +27,7 @@ Response with_type(std::string body, int status, std::string_view type) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
+bool iequals(std::string_view a, std::string_view b) noexcept { return text::iequals(a, b); }
 
 Headers& Headers::operator=(const Headers& other) {
   fields_ = other.fields_;

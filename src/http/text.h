@@ -1,5 +1,6 @@
 #pragma once
-// Small text helpers shared by the http layer's .cc files (not part of the public API).
+// Header-value parsing helpers shared by the http layer's .cc files (not part of the public
+// API).
 
 #include <cstdint>
 #include <optional>
@@ -8,18 +9,15 @@
 #include <vector>
 
 #include "cachekit/http/message.h"
+#include "core/text.h"
 
 namespace cachekit::http::detail {
 
-inline char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
-}
-inline char ascii_upper(char c) noexcept {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - ('a' - 'A')) : c;
-}
-std::string lower(std::string_view s);
-
-std::string_view trim(std::string_view s) noexcept;
+// The ASCII helpers live in core/text.h (shared with the config, backends and server).
+using text::ascii_lower;
+using text::ascii_upper;
+using text::trim;
+inline std::string lower(std::string_view s) { return text::to_lower(s); }
 
 // The members of a comma-separated header list (RFC 9110 §5.6.1), trimmed, empty members
 // dropped. A comma inside a quoted string does not split (Cache-Control's no-cache="a, b").

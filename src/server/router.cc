@@ -7,6 +7,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "core/text.h"
 #include "server/request_checks.h"
 
 namespace cachekit::server {
@@ -20,37 +21,14 @@ constexpr std::array<std::string_view, 7> kKnownMethods = {"GET",   "HEAD",   "P
 
 std::string upper(std::string_view method) {
   std::string out(method);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
+  for (char& c : out) c = text::ascii_upper(c);
   return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // Path parameters are matched against the raw path (so an encoded '/' cannot split a segment)
 // and handed to the handler decoded, as Django does. '+' stays '+': that rule is the query's.
-std::string percent_decode(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size());
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] == '%' && i + 2 < raw.size()) {
-      int hi = hex_value(raw[i + 1]);
-      int lo = hex_value(raw[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(raw[i]);
-  }
-  return out;
+std::string decode_path_parameter(std::string_view raw) {
+  return text::percent_decode(raw, text::kLenientPath).value_or(std::string());  // never nullopt
 }
 
 // Splits "/a/b/" into {"a", "b", ""}: the empty last segment is the trailing slash.
@@ -182,7 +160,7 @@ std::size_t Router::Impl::match(std::string_view path,
     if (params != nullptr) {
       for (std::size_t i = 0; i < segments.size(); ++i) {
         if (route.segments[i].parameter) {
-          (*params)[route.segments[i].text] = percent_decode(segments[i]);
+          (*params)[route.segments[i].text] = decode_path_parameter(segments[i]);
         }
       }
     }

@@ -39,6 +39,15 @@ TEST(Router, FillsDecodedPathParameters) {
   EXPECT_EQ(r.path_params.at("slug"), "a/b") << "an encoded slash stays inside its segment";
 }
 
+TEST(Router, KeepsPlusAndBrokenEscapesInPathParameters) {
+  Router router;
+  router.get("/p/{id}/{slug}/", answer("p"));
+  auto r = make_request("GET", "/p/100%25/a+b%zz%4/");
+  ASSERT_EQ(router.resolve(r).kind, Kind::kFound);
+  EXPECT_EQ(r.path_params.at("id"), "100%");
+  EXPECT_EQ(r.path_params.at("slug"), "a+b%zz%4") << "'+' is the query's rule; %zz stays literal";
+}
+
 TEST(Router, PrefersLiteralRoutesOverParameterisedOnes) {
   Router router;
   router.get("/p/{id}/", answer("param")).get("/p/new/", answer("literal"));

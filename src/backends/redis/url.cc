@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "cachekit/redact.h"
+#include "core/text.h"
 
 namespace cachekit::redis_internal {
 namespace {
@@ -36,27 +37,8 @@ std::string without_quoted_fragments(std::string_view problem) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    int high = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
-    int low = high >= 0 ? hex_value(text[i + 2]) : -1;
-    if (low < 0) return std::nullopt;
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  return out;
+  return cachekit::text::percent_decode(text, cachekit::text::kStrictUrl);
 }
 
 std::optional<int> parse_int(std::string_view text, int min, int max) {
@@ -81,8 +63,7 @@ class Parser {
   bool parse_parts() {
     auto scheme_end = url_.find("://");
     if (scheme_end == std::string_view::npos) return fail(std::string(kExamples));
-    std::string scheme(url_.substr(0, scheme_end));
-    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string scheme = cachekit::text::to_lower(url_.substr(0, scheme_end));
     if (scheme == "rediss") {
       return fail(
           "rediss:// (TLS) is not supported: hiredis 0.14 has no TLS; reach the server "
