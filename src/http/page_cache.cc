@@ -118,7 +118,7 @@ Response hit_response(const Request& request, detail::Entry entry, TimePoint now
   std::int64_t age = whole_seconds(ms_of(now) - entry.meta.born_ms);
   std::int64_t ttl = whole_seconds(entry.meta.fresh_until_ms - ms_of(now));
   response.headers.set("Age", std::to_string(age));
-  detail::append_cache_status(response, "cachekit; hit; ttl=" + std::to_string(ttl));
+  detail::set_cache_status(response, CacheStatus::hit(ttl));
   return response;
 }
 
@@ -135,11 +135,12 @@ milliseconds initial_age(const Response& response) {
 
 namespace detail {
 
-void append_cache_status(Response& response, std::string_view member) {
+void set_cache_status(Response& response, const CacheStatus& status) {
   std::string value = joined(response.headers, "Cache-Status");
   if (!value.empty()) value += ", ";
-  value += member;
+  value += render_cache_status(status);
   response.headers.set("Cache-Status", std::move(value));
+  response.cache_status = status;
 }
 
 void vary_on_cookie_if_read(const Request& request, Response& response) {
@@ -160,7 +161,7 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
   result.header_key = detail::header_key_for(options.key_prefix, uri_md5);
   auto list = detail::read_header_list(cache(), result.header_key);
   if (!list) return result;  // uri-miss
-  result.fwd = "miss";
+  result.fwd = CacheStatus::Fwd::kMiss;
   std::string selecting = detail::selecting_values(request, list->names);
   TimePoint now = this->now();
   // Django's order: a HEAD is answered from the GET page first, then from a HEAD page.
@@ -172,15 +173,15 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
     auto entry = detail::decode_entry(*value);
     if (!entry || entry->meta.epoch != list->epoch) continue;  // corrupt, or invalidated
     if (entry->meta.selecting != selecting) {
-      result.fwd = "vary-miss";
+      result.fwd = CacheStatus::Fwd::kVaryMiss;
       continue;
     }
     if (entry->meta.fresh_until_ms <= ms_of(now)) {
-      result.fwd = "stale";
+      result.fwd = CacheStatus::Fwd::kStale;
       continue;
     }
     if (!authorization_allows(request, entry->response)) {
-      result.fwd = "request";
+      result.fwd = CacheStatus::Fwd::kRequest;
       continue;
     }
     result.hit = hit_response(request, std::move(*entry), now);
@@ -190,13 +191,13 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
 }
 
 PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response& response,
-                                               std::optional<std::string_view> fwd) const {
+                                               std::optional<CacheStatus::Fwd> fwd) const {
   Stored stored;
   // Before any rule looks at Vary: a page built from the cookie is that cookie's page.
   detail::vary_on_cookie_if_read(request, response);
   auto uri = cache_uri(request, options.allowed_hosts);
   if (!uri) {
-    stored.member = "cachekit; fwd=bypass; detail=invalid-host";
+    stored.status = {.fwd = CacheStatus::Fwd::kBypass, .detail = "invalid-host"};
     return stored;
   }
   std::string uri_md5 = md5_hex(*uri);
@@ -204,15 +205,14 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
   // Re-read the list rather than reuse the lookup's: an invalidation may have deleted it
   // while the handler ran, and reusing its epoch would bring the old variants back.
   auto existing = detail::read_header_list(cache(), header_key);
-  stored.member = "cachekit; fwd=";
-  stored.member += fwd.value_or(existing ? "miss" : "uri-miss");
+  stored.status.fwd = fwd.value_or(existing ? CacheStatus::Fwd::kMiss : CacheStatus::Fwd::kUriMiss);
   TimePoint now = this->now();
   milliseconds age = initial_age(response);
   StoreDecision decision =
       storability(request, response, {options.page_timeout, options.default_timeout}, now);
   if (decision.store && decision.lifetime <= age) decision = {false, "zero-lifetime", {}};
   if (!decision.store) {
-    stored.member += "; detail=" + std::string(decision.reason);
+    stored.status.detail = decision.reason;  // a literal of cache_policy.cc
     return stored;
   }
   milliseconds remaining = decision.lifetime - age;
@@ -228,18 +228,21 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
   stored.shareable = true;
   stored.selecting = std::move(meta.selecting);
   stored.vary_names = std::move(list.names);
-  if (written) stored.member += "; stored; ttl=" + std::to_string(whole_seconds(remaining.count()));
+  if (written) {
+    stored.status.stored = true;
+    stored.status.ttl = whole_seconds(remaining.count());
+  }
   return stored;
 }
 
 void PageCache::Impl::update_other(const Request& request, Response& response) const {
-  std::string member = "cachekit; fwd=method";
+  CacheStatus status{.fwd = CacheStatus::Fwd::kMethod};
   // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI.
   if (is_unsafe_method(request.method) && response.status >= 200 && response.status < 400) {
     auto uri = cache_uri(request, options.allowed_hosts);
-    if (uri && forget(*uri)) member += "; detail=invalidated";
+    if (uri && forget(*uri)) status.detail = "invalidated";
   }
-  detail::append_cache_status(response, member);
+  detail::set_cache_status(response, status);
 }
 
 PageCache::PageCache(PageCacheOptions options) {
@@ -263,7 +266,7 @@ void PageCache::update(const Request& request, Response& response) const {
   try {
     if (!is_cacheable_method(request.method)) return impl_->update_other(request, response);
     auto stored = impl_->store(request, response, std::nullopt);
-    detail::append_cache_status(response, stored.member);
+    detail::set_cache_status(response, stored.status);
   } catch (const std::exception& e) {
     cachekit::detail::logger()->error("page cache update failed: {}", e.what());
   }

@@ -18,15 +18,15 @@ struct PageCache::Impl {
 
   // What a lookup found. `uri` is empty when the request cannot be keyed (bad Host/scheme).
   struct Lookup {
-    std::optional<Response> hit;        // ready to send: Age, Cache-Status, 304/412, HEAD applied
-    std::string_view fwd = "uri-miss";  // why not a hit (RFC 9211 fwd)
+    std::optional<Response> hit;  // ready to send: Age, Cache-Status, 304/412, HEAD applied
+    CacheStatus::Fwd fwd = CacheStatus::Fwd::kUriMiss;  // why not a hit (RFC 9211 fwd)
     std::optional<std::string> uri;
     std::string header_key;
   };
   // What storing a handler's response did.
   struct Stored {
     bool shareable = false;  // the rules allowed storing (whether or not the write worked)
-    std::string member;      // this cache's Cache-Status member
+    CacheStatus status;      // this cache's Cache-Status member, as a value
     std::vector<std::string> vary_names;
     std::string selecting;
   };
@@ -36,7 +36,7 @@ struct PageCache::Impl {
   // Applies the storage rules to a GET/HEAD response, patches and stores it. `fwd` is the
   // lookup's verdict; nullopt: derive uri-miss / miss from the header list.
   Stored store(const Request& request, Response& response,
-               std::optional<std::string_view> fwd) const;
+               std::optional<CacheStatus::Fwd> fwd) const;
   // update() for a method that is not GET/HEAD: invalidation on success.
   void update_other(const Request& request, Response& response) const;
 
@@ -46,7 +46,7 @@ struct PageCache::Impl {
   Response follow(Request& request, const Handler& handler, const Lookup& lookup,
                   const detail::Coalescer::Ticket& ticket) const;
   // The handler and store() without coalescing.
-  Response run(Request& request, const Handler& handler, std::string_view fwd) const;
+  Response run(Request& request, const Handler& handler, CacheStatus::Fwd fwd) const;
 
   // What a successful write does to its URI: erases the header list (every variant becomes
   // unreachable) and the no-Vary pages, never listing the store. `uri` as cache_uri() built it.
@@ -63,8 +63,9 @@ struct PageCache::Impl {
 };
 
 namespace detail {
-// Appends `member` to the response's Cache-Status list (after any upstream caches' members).
-void append_cache_status(Response& response, std::string_view member);
+// Records `status` on the response (Response::cache_status) and appends its rendered member to
+// the response's Cache-Status list (after any upstream caches' members).
+void set_cache_status(Response& response, const CacheStatus& status);
 // Adds `Vary: Cookie` when the handler read the request's Cookie (Request::cookies_read()).
 void vary_on_cookie_if_read(const Request& request, Response& response);
 }  // namespace detail

@@ -44,8 +44,15 @@ class PageCacheTest : public ::testing::Test {
                  std::vector<std::pair<std::string, std::string>> headers = {}) {
     return serve(get(target, std::move(headers)));
   }
+  // The Cache-Status header, after checking that the value handed on the response
+  // (Response::cache_status) is the one the header's last member was rendered from.
   std::string status_of(const Response& r) {
-    return std::string(r.headers.get("Cache-Status").value_or(""));
+    std::string header(r.headers.get("Cache-Status").value_or(""));
+    EXPECT_TRUE(r.cache_status.has_value()) << header;
+    if (r.cache_status) {
+      EXPECT_TRUE(header.ends_with(render_cache_status(*r.cache_status))) << header;
+    }
+    return header;
   }
 
   ClockedCache c_;
@@ -68,6 +75,9 @@ TEST_F(PageCacheTest, MissStoresThenHitServesWithoutTheHandler) {
   EXPECT_EQ(second.status, 200);
   EXPECT_EQ(second.body, "hello");
   EXPECT_EQ(status_of(second), "cachekit; hit; ttl=600");
+  EXPECT_EQ(first.cache_status,
+            (CacheStatus{.fwd = CacheStatus::Fwd::kUriMiss, .stored = true, .ttl = 600}));
+  EXPECT_EQ(second.cache_status, CacheStatus::hit(600));
   EXPECT_EQ(second.headers.get("Age"), "0");
   EXPECT_EQ(second.headers.get("ETag"), first.headers.get("ETag"));
   ASSERT_TRUE(first.headers.contains("Date"));  // the generation time Age counts from

@@ -62,7 +62,8 @@ Response PageCache::serve(Request& request, const Handler& handler) const {
   if (!found.uri) {
     Response response = handler(request);
     detail::vary_on_cookie_if_read(request, response);  // for the caches downstream
-    detail::append_cache_status(response, "cachekit; fwd=bypass; detail=invalid-host");
+    detail::set_cache_status(response,
+                             {.fwd = CacheStatus::Fwd::kBypass, .detail = "invalid-host"});
     return response;
   }
   return impl_->serve_miss(request, handler, found);
@@ -98,7 +99,8 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
   try {
     stored = store(request, response, found.fwd);
   } catch (const std::exception&) {
-    stored = Stored{false, "cachekit; fwd=" + std::string(found.fwd), {}, {}};
+    stored = Stored{};
+    stored.status = {.fwd = found.fwd};
   }
   detail::Outcome outcome;
   if (stored.shareable) {
@@ -109,7 +111,7 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
     coalescer.mark_passing(flight_key, now());
   }
   guard.publish(std::move(outcome));
-  detail::append_cache_status(response, stored.member);
+  detail::set_cache_status(response, stored.status);
   return response;
 }
 
@@ -121,8 +123,7 @@ Response PageCache::Impl::follow(Request& request, const Handler& handler, const
     if (auto conditional = get_conditional_response(request, response)) {
       response = std::move(*conditional);
     }
-    detail::append_cache_status(response,
-                                "cachekit; fwd=" + std::string(found.fwd) + "; collapsed");
+    detail::set_cache_status(response, {.fwd = found.fwd, .collapsed = true});
     return response;
   }
   Lookup again = lookup(request);
@@ -131,15 +132,15 @@ Response PageCache::Impl::follow(Request& request, const Handler& handler, const
 }
 
 Response PageCache::Impl::run(Request& request, const Handler& handler,
-                              std::string_view fwd) const {
+                              CacheStatus::Fwd fwd) const {
   Response response = handler(request);
   Stored stored;
   try {
     stored = store(request, response, fwd);
   } catch (const std::exception&) {
-    stored.member = "cachekit; fwd=" + std::string(fwd);
+    stored.status = {.fwd = fwd};
   }
-  detail::append_cache_status(response, stored.member);
+  detail::set_cache_status(response, stored.status);
   return response;
 }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "cachekit/cache.h"
+#include "core/text.h"
 
 namespace cachekit::server {
 namespace {
@@ -31,12 +32,6 @@ std::vector<double> latency_buckets() {
 std::size_t my_stripe() noexcept {
   thread_local const std::size_t stripe = std::hash<std::thread::id>{}(std::this_thread::get_id());
   return stripe;
-}
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // Prometheus label values escape backslash, double quote and newline.
@@ -110,31 +105,32 @@ Histogram::Snapshot Histogram::snapshot() const {
 
 // ---- Cache-Status ----
 
+CacheOutcome outcome_of(const http::CacheStatus& status) noexcept {
+  if (status.is_hit()) return CacheOutcome::kHit;
+  if (status.collapsed) return CacheOutcome::kCollapsed;
+  if (!status.detail.empty()) return CacheOutcome::kBypass;
+  return CacheOutcome::kMiss;
+}
+
 std::optional<CacheStatusMember> parse_cache_status_member(std::string_view member) noexcept {
-  member = trim(member);
+  member = text::trim(member);
   if (member.empty()) return std::nullopt;
   CacheStatusMember result;
   auto semicolon = member.find(';');
-  result.cache = trim(member.substr(0, semicolon));
+  result.cache = text::trim(member.substr(0, semicolon));
   if (result.cache.empty()) return std::nullopt;
-  bool hit = false, collapsed = false, bypass = false;
+  result.status.fwd = http::CacheStatus::Fwd::kMiss;
   while (semicolon != std::string_view::npos) {
     member.remove_prefix(semicolon + 1);
     semicolon = member.find(';');
-    std::string_view param = trim(member.substr(0, semicolon));
-    hit = hit || param == "hit";
-    result.stored = result.stored || param == "stored";
-    collapsed = collapsed || param.find("collapsed") != std::string_view::npos;
-    bypass = bypass || param.starts_with("detail=");
-  }
-  if (hit) {
-    result.outcome = CacheOutcome::kHit;
-  } else if (collapsed) {
-    result.outcome = CacheOutcome::kCollapsed;
-  } else if (bypass) {
-    result.outcome = CacheOutcome::kBypass;
-  } else {
-    result.outcome = CacheOutcome::kMiss;
+    std::string_view param = text::trim(member.substr(0, semicolon));
+    if (param == "hit") result.status.fwd = http::CacheStatus::Fwd::kNone;
+    result.status.stored = result.status.stored || param == "stored";
+    result.status.collapsed =
+        result.status.collapsed || param.find("collapsed") != std::string_view::npos;
+    // An empty "detail=" still says the response was not stored: keep the whole parameter.
+    if (param.starts_with("detail="))
+      result.status.detail = param.size() > 7 ? param.substr(7) : param;
   }
   return result;
 }
@@ -195,13 +191,18 @@ Metrics::CacheSlot* Metrics::slot_for(std::string_view cache) noexcept {
   return &caches_[count];
 }
 
+void Metrics::record_cache_status(std::string_view cache,
+                                  const http::CacheStatus& status) noexcept {
+  CacheSlot* slot = slot_for(cache);
+  slot->outcomes[static_cast<std::size_t>(outcome_of(status))].add();
+  if (status.stored) slot->stores.add();
+}
+
 void Metrics::record_cache_status(std::string_view header_value) noexcept {
   while (!header_value.empty()) {
     auto comma = header_value.find(',');
     if (auto member = parse_cache_status_member(header_value.substr(0, comma))) {
-      CacheSlot* slot = slot_for(member->cache);
-      slot->outcomes[static_cast<std::size_t>(member->outcome)].add();
-      if (member->stored) slot->stores.add();
+      record_cache_status(member->cache, member->status);
     }
     if (comma == std::string_view::npos) break;
     header_value.remove_prefix(comma + 1);

@@ -15,28 +15,44 @@ TEST(CacheStatus, ReadsTheOutcomeOfOneMember) {
   auto hit = parse_cache_status_member(" cachekit; hit; ttl=30 ");
   ASSERT_TRUE(hit);
   EXPECT_EQ(hit->cache, "cachekit");
-  EXPECT_EQ(hit->outcome, CacheOutcome::kHit);
-  EXPECT_FALSE(hit->stored);
+  EXPECT_EQ(outcome_of(hit->status), CacheOutcome::kHit);
+  EXPECT_FALSE(hit->status.stored);
 
   auto stored = parse_cache_status_member("cachekit; fwd=uri-miss; stored; ttl=300");
   ASSERT_TRUE(stored);
-  EXPECT_EQ(stored->outcome, CacheOutcome::kMiss);
-  EXPECT_TRUE(stored->stored);
+  EXPECT_EQ(outcome_of(stored->status), CacheOutcome::kMiss);
+  EXPECT_TRUE(stored->status.stored);
 
   auto bypass = parse_cache_status_member("cachekit; fwd=miss; detail=set-cookie");
   ASSERT_TRUE(bypass);
-  EXPECT_EQ(bypass->outcome, CacheOutcome::kBypass);
+  EXPECT_EQ(bypass->status.detail, "set-cookie");
+  EXPECT_EQ(outcome_of(bypass->status), CacheOutcome::kBypass);
 
   auto collapsed = parse_cache_status_member("cachekit; fwd=miss; collapsed");
   ASSERT_TRUE(collapsed);
-  EXPECT_EQ(collapsed->outcome, CacheOutcome::kCollapsed);
+  EXPECT_EQ(outcome_of(collapsed->status), CacheOutcome::kCollapsed);
 
   auto plain = parse_cache_status_member("cachekit; fwd=method");
   ASSERT_TRUE(plain);
-  EXPECT_EQ(plain->outcome, CacheOutcome::kMiss);
+  EXPECT_EQ(outcome_of(plain->status), CacheOutcome::kMiss);
 
   EXPECT_FALSE(parse_cache_status_member("  "));
   EXPECT_FALSE(parse_cache_status_member("; hit"));
+}
+
+TEST(Metrics, CountsThePageCachesOutcomeFromItsValue) {
+  using Fwd = http::CacheStatus::Fwd;
+  Metrics m({});
+  m.record_cache_status("cachekit", http::CacheStatus::hit(30));
+  m.record_cache_status("cachekit", {.fwd = Fwd::kUriMiss, .stored = true, .ttl = 600});
+  m.record_cache_status("cachekit", {.fwd = Fwd::kUriMiss, .collapsed = true});
+  m.record_cache_status("cachekit", {.fwd = Fwd::kMethod, .detail = "invalidated"});
+  m.record_cache_status("cachekit", {.fwd = Fwd::kMiss});
+  EXPECT_EQ(m.cache_outcomes("cachekit", CacheOutcome::kHit), 1U);
+  EXPECT_EQ(m.cache_outcomes("cachekit", CacheOutcome::kMiss), 2U);
+  EXPECT_EQ(m.cache_outcomes("cachekit", CacheOutcome::kCollapsed), 1U);
+  EXPECT_EQ(m.cache_outcomes("cachekit", CacheOutcome::kBypass), 1U);
+  EXPECT_EQ(m.cache_stores("cachekit"), 1U);
 }
 
 TEST(Histogram, CountsIntoLessOrEqualBuckets) {

@@ -221,6 +221,15 @@ std::chrono::milliseconds sweep_tick(const ServerOptions& o) {
   return std::clamp(shortest / 8, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
 }
 
+// The members of a Cache-Status value that other caches wrote (an upstream's, or a handler's).
+// When this server's page cache saw the response, its own member is the last one (it appends
+// after what it received) and is counted from Response::cache_status instead of its text.
+std::string_view upstream_members(const http::Response& response, std::string_view value) {
+  if (!response.cache_status) return value;
+  auto comma = value.rfind(',');
+  return comma == std::string_view::npos ? std::string_view() : value.substr(0, comma);
+}
+
 std::shared_ptr<spdlog::logger> access_logger() {
   if (auto existing = spdlog::get("cachekit.access")) return existing;
   try {
@@ -782,9 +791,12 @@ void Server::Impl::finish(Connection& c, Exchange& ex, const http::Response& res
   const auto latency = SteadyClock::now() - started;
   requests.add();
   metrics->record_request(route, response.status, latency);
+  if (response.cache_status) {
+    metrics->record_cache_status(http::kCacheStatusName, *response.cache_status);
+  }
   for (const auto& [name, value] : response.headers) {
     if (name.size() == 12 && http::iequals(name, "Cache-Status")) {
-      metrics->record_cache_status(value);
+      metrics->record_cache_status(upstream_members(response, value));
     }
   }
   if (access_log && access_log->should_log(spdlog::level::info)) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cachekit/bytes.h"
+#include "cachekit/http/cache_status.h"
 
 namespace cachekit::http {
 
@@ -104,6 +105,10 @@ struct Response {
   int status = 200;
   Headers headers;
   Bytes body;
+  // What the page cache did with this response's request (hit, why it went forward, stored,
+  // ...), set by PageCache alongside the Cache-Status member it renders from it; nullopt when
+  // no page cache saw the request. For counting outcomes without parsing the header.
+  std::optional<CacheStatus> cache_status{};
 
   // A response with `Content-Type: text/plain; charset=utf-8`.
   static Response text(std::string body, int status = 200);

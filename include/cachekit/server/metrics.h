@@ -6,7 +6,9 @@
 //   cachekit_http_requests_total{route,status}        every answered request
 //   cachekit_http_request_duration_seconds            a latency histogram (all requests)
 //   cachekit_page_cache_requests_total{cache,result}  page-cache outcomes (hit, miss, collapsed,
-//                                                     bypass), read from the Cache-Status header
+//                                                     bypass): this server's page cache's from
+//                                                     its CacheStatus value, other caches' from
+//                                                     their Cache-Status members
 //   cachekit_page_cache_stores_total{cache}           responses the page cache stored
 //   cachekit_backend_errors_total{cache}              Cache::stats().errors of watched caches
 // plus whatever samples the caller passes to render().
@@ -30,6 +32,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "cachekit/http/cache_status.h"
 
 namespace cachekit {
 class Cache;
@@ -75,18 +79,23 @@ class Histogram {
   std::atomic<std::uint64_t> count_{0};
 };
 
-// What one Cache-Status member (RFC 9211) says the page cache did.
+// How a page-cache outcome is counted.
 enum class CacheOutcome : std::uint8_t { kHit, kMiss, kCollapsed, kBypass };
 
+// A hit is kHit, a collapsed miss kCollapsed, a miss with a detail (not stored, or not
+// cacheable at all) kBypass, any other miss kMiss.
+[[nodiscard]] CacheOutcome outcome_of(const http::CacheStatus& status) noexcept;
+
+// One member of a Cache-Status header written by another cache (an upstream's in reverse-proxy
+// mode, or a handler's): the cache's name and what the member says, as a value.
 struct CacheStatusMember {
   std::string_view cache{};  // the cache's name: the member's first token
-  CacheOutcome outcome = CacheOutcome::kMiss;
-  bool stored = false;  // "; stored": the response went into the cache
+  // hit / stored / collapsed (any parameter containing "collapsed") / detail (a view into the
+  // member); an unknown fwd reads as kMiss, ttl is not read.
+  http::CacheStatus status{};
 };
 
-// Reads one list member of a Cache-Status value, following the page cache's conventions: a hit
-// contains "; hit", a response written to the cache "; stored", a coalesced miss "collapsed",
-// and a response that was not cacheable "detail=" (a bypass). nullopt for an empty member.
+// Reads one list member of a Cache-Status value. nullopt for an empty member or name.
 [[nodiscard]] std::optional<CacheStatusMember> parse_cache_status_member(
     std::string_view member) noexcept;
 
@@ -110,8 +119,11 @@ class Metrics {
 
   // Counts one answered request. Statuses outside 100..599 count as 500.
   void record_request(std::size_t route, int status, std::chrono::nanoseconds latency) noexcept;
-  // Counts the page-cache outcomes in one Cache-Status header value (a comma-separated list).
+  // Counts one page-cache outcome of the cache called `cache` (and a store when it stored).
   // At most kMaxCaches distinct cache names are tracked; later ones count as cache="other".
+  void record_cache_status(std::string_view cache, const http::CacheStatus& status) noexcept;
+  // Counts the outcomes in Cache-Status members that arrived as text (a comma-separated list
+  // from an upstream or a handler), each under its cache's name.
   void record_cache_status(std::string_view header_value) noexcept;
   // Exposes `cache`'s backend error count under `alias`. `cache` must outlive this object.
   void watch_cache(std::string alias, const Cache& cache);
