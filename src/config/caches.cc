@@ -61,19 +61,14 @@ constexpr std::string_view kKnownFields =
     "backend, url, location, timeout, key_prefix, version, serializer, compress_min_bytes, "
     "compress_level, decompress_max_bytes, options";
 
-// One cache's settings once the TOML has been checked, before its backend exists.
+// One cache's settings once the TOML has been checked, before its backend exists: what its
+// backend is built from, and the façade's options, whose defaults are CacheOptions' own.
 struct CacheSettings {
   std::string origin;  // the file (or variable) named in this cache's errors
   std::string backend;
   std::vector<std::string> locations;
-  std::map<std::string, std::string, std::less<>> options;
-  Timeout timeout = std::chrono::seconds(300);
-  std::string key_prefix;
-  std::int64_t version = 1;
-  Serializer serializer = Serializer::kJson;
-  std::size_t compress_min_bytes = 0;
-  int compress_level = 3;
-  std::size_t decompress_max_bytes = CacheOptions{}.decompress_max_bytes;
+  std::map<std::string, std::string, std::less<>> backend_options;  // the `options` table
+  CacheOptions cache_options;  // alias, clock: set when the Cache is built
 };
 
 struct Settings {
@@ -246,27 +241,28 @@ void apply_field(const Where& where, std::string_view field, const toml::node& n
   } else if (field == "location") {
     cache.locations = read_locations(where, node);
   } else if (field == "timeout") {
-    cache.timeout = read_timeout(where, node);
+    cache.cache_options.default_timeout = read_timeout(where, node);
   } else if (field == "key_prefix") {
-    cache.key_prefix = expect_string(where, field, node);
+    cache.cache_options.key_prefix = expect_string(where, field, node);
   } else if (field == "version") {
     const auto* v = node.as_integer();
     if (v == nullptr) {
       where.fail(field, "expected an integer, got " + type_name(node) + line_of(node));
     }
-    cache.version = v->get();
+    cache.cache_options.version = v->get();
   } else if (field == "serializer") {
-    cache.serializer = read_serializer(where, node);
+    cache.cache_options.serializer = read_serializer(where, node);
   } else if (field == "compress_min_bytes") {
-    cache.compress_min_bytes =
+    cache.cache_options.compress_min_bytes =
         static_cast<std::size_t>(read_integer_in(where, field, node, 0, std::int64_t{1} << 40));
   } else if (field == "compress_level") {
-    cache.compress_level = static_cast<int>(read_integer_in(where, field, node, 1, 19));
+    cache.cache_options.compress_level =
+        static_cast<int>(read_integer_in(where, field, node, 1, 19));
   } else if (field == "decompress_max_bytes") {
-    cache.decompress_max_bytes =
+    cache.cache_options.decompress_max_bytes =
         static_cast<std::size_t>(read_integer_in(where, field, node, 1, std::int64_t{1} << 40));
   } else if (field == "options") {
-    cache.options = read_options(where, node);
+    cache.backend_options = read_options(where, node);
   } else if (field != "url") {  // url is applied last, once conflicts have been checked
     where.fail(field, fmt::format("unknown field{}; the known fields are {}", line_of(node),
                                   kKnownFields));
@@ -354,7 +350,7 @@ void apply_cache_url(Settings& settings, std::string_view url) {
                          : fmt::format("{} with {}", settings.source, kUrlVariable);
   std::string old_backend = cache.backend;
   apply_url(Where{kUrlVariable, "default"}, url, cache);
-  if (cache.backend != old_backend) cache.options.clear();
+  if (cache.backend != old_backend) cache.backend_options.clear();
 }
 
 std::string env(const char* name) {
@@ -399,10 +395,10 @@ std::string sharing_key(const CacheSettings& cache) {
   std::string key = cache.backend;
   for (const auto& l : cache.locations) key += '\0' + l;
   key += '\x01';
-  for (const auto& [name, text] : cache.options) key += name + '\0' + text + '\0';
+  for (const auto& [name, text] : cache.backend_options) key += name + '\0' + text + '\0';
   // A store shared with other data scopes clear() to its cache's key prefix, so caches with
   // different prefixes need backend objects of their own.
-  key += '\x02' + cache.key_prefix;
+  key += '\x02' + cache.cache_options.key_prefix;
   return key;
 }
 
@@ -416,19 +412,17 @@ BuiltCaches build(Settings settings, const Clock* clock, const BackendRegistry& 
   for (auto& [alias, cache] : settings.caches) {
     auto& backend = backends[sharing_key(cache)];
     if (!backend) {
-      BackendSpec spec{cache.origin,  alias, cache.backend,   cache.locations,
-                       cache.options, clock, cache.key_prefix};
+      BackendSpec spec{.file = cache.origin,
+                       .alias = alias,
+                       .backend = cache.backend,
+                       .locations = cache.locations,
+                       .options = cache.backend_options,
+                       .clock = clock,
+                       .key_prefix = cache.cache_options.key_prefix};
       backend = make_backend(spec, registry);
     }
-    CacheOptions options;
+    CacheOptions options = cache.cache_options;
     options.alias = alias;
-    options.default_timeout = cache.timeout;
-    options.key_prefix = cache.key_prefix;
-    options.version = cache.version;
-    options.serializer = cache.serializer;
-    options.compress_min_bytes = cache.compress_min_bytes;
-    options.compress_level = cache.compress_level;
-    options.decompress_max_bytes = cache.decompress_max_bytes;
     options.clock = clock;
     built.caches.emplace(alias, std::make_unique<Cache>(backend, std::move(options)));
   }

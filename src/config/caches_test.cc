@@ -132,6 +132,19 @@ TEST_F(CachesTest, DefaultsMatchDjango) {
   EXPECT_EQ(caches.source(), "inline");
 }
 
+TEST_F(CachesTest, UnsetFieldsKeepCacheOptionsDefaults) {
+  Caches caches = Caches::from_toml("[caches.default]\nbackend = \"locmem\"\n", "inline");
+  const CacheOptions& options = caches.default_cache().options();
+  const CacheOptions defaults;
+  EXPECT_EQ(options.alias, "default");
+  EXPECT_EQ(options.default_timeout, defaults.default_timeout);
+  EXPECT_EQ(options.compress_min_bytes, defaults.compress_min_bytes);
+  EXPECT_EQ(options.compress_level, defaults.compress_level);
+  EXPECT_EQ(options.decompress_max_bytes, defaults.decompress_max_bytes);
+  EXPECT_EQ(options.max_error_logs_per_second, defaults.max_error_logs_per_second);
+  EXPECT_FALSE(options.key_function);
+}
+
 TEST_F(CachesTest, ZeroAndNegativeTimeoutsAreAllowedAndMeanExpired) {
   Caches caches = Caches::from_toml(R"(
 [caches.default]
