@@ -15,6 +15,9 @@ void Coalescer::publish(const std::string& key, const Ticket& ticket, Outcome ou
     auto it = flights_.find(key);
     if (it != flights_.end() && it->second == ticket.flight) flights_.erase(it);
   }
+  // After the leader's store (which precedes publish): a miss that read finished() before
+  // this and the store before the page was written sees the count change.
+  finished_.fetch_add(1, std::memory_order_acq_rel);
   {
     std::lock_guard lock(ticket.flight->mutex);
     ticket.flight->outcome = std::move(outcome);

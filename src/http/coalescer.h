@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -58,6 +59,11 @@ class Coalescer {
   void publish(const std::string& key, const Ticket& ticket, Outcome outcome);
   // A waiter's wait: the outcome, or nullopt when the leader did not finish within `limit`.
   std::optional<Outcome> wait(const Ticket& ticket, std::chrono::milliseconds limit);
+  // How many flights have finished (a count that only grows). A miss notes it before reading
+  // the store; a different value later means some flight may have stored a page since.
+  [[nodiscard]] std::uint64_t finished() const noexcept {
+    return finished_.load(std::memory_order_acquire);
+  }
   // How many callers are inside wait() now.
   [[nodiscard]] std::size_t waiting() const noexcept {
     return waiting_.load(std::memory_order_relaxed);
@@ -75,6 +81,7 @@ class Coalescer {
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
   std::unordered_map<std::string, TimePoint> passing_until_;
   std::atomic<std::size_t> waiting_{0};
+  std::atomic<std::uint64_t> finished_{0};
 };
 
 // Publishes a failed outcome (nothing to share) if the leader leaves without publishing —

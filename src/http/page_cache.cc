@@ -155,12 +155,16 @@ PageCache::Impl::Impl(PageCacheOptions o)
 
 PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
   Lookup result;
+  result.owner = this;
+  result.flights_finished = coalescer.finished();  // before the store is read
   result.uri = cache_uri(request, options.allowed_hosts);
   if (!result.uri) return result;
-  std::string uri_md5 = md5_hex(*result.uri);  // once, for every key below
+  result.uri_md5 = md5_hex(*result.uri);  // once, for every key below
+  const std::string& uri_md5 = result.uri_md5;
   result.header_key = detail::header_key_for(options.key_prefix, uri_md5);
-  auto list = detail::read_header_list(cache(), result.header_key);
-  if (!list) return result;  // uri-miss
+  result.list = detail::read_header_list(cache(), result.header_key);
+  if (!result.list) return result;  // uri-miss
+  const detail::HeaderList* list = &*result.list;
   result.fwd = CacheStatus::Fwd::kMiss;
   std::string selecting = detail::selecting_values(request, list->names);
   TimePoint now = this->now();
@@ -190,8 +194,19 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
   return result;
 }
 
+// The header list a store learns from. A list the lookup read is read again: an invalidation
+// may have deleted it while the handler ran, and writing its epoch back would bring the old
+// variants back. When the lookup found none, the store mints a new epoch whatever happened
+// meanwhile, so that read stands (a concurrent first store of another variant may then lose
+// its page to the new epoch: one more miss, never a wrong page).
+std::optional<detail::HeaderList> PageCache::Impl::list_for_store(
+    const Lookup* found, const std::string& header_key) const {
+  if (found != nullptr && !found->list) return std::nullopt;
+  return detail::read_header_list(cache(), header_key);
+}
+
 PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response& response,
-                                               std::optional<CacheStatus::Fwd> fwd) const {
+                                               const Lookup* found) const {
   Stored stored;
   // Before any rule looks at Vary: a page built from the cookie is that cookie's page.
   detail::vary_on_cookie_if_read(request, response);
@@ -200,12 +215,15 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
     stored.status = {.fwd = CacheStatus::Fwd::kBypass, .detail = "invalid-host"};
     return stored;
   }
-  std::string uri_md5 = md5_hex(*uri);
-  std::string header_key = detail::header_key_for(options.key_prefix, uri_md5);
-  // Re-read the list rather than reuse the lookup's: an invalidation may have deleted it
-  // while the handler ran, and reusing its epoch would bring the old variants back.
-  auto existing = detail::read_header_list(cache(), header_key);
-  stored.status.fwd = fwd.value_or(existing ? CacheStatus::Fwd::kMiss : CacheStatus::Fwd::kUriMiss);
+  // The lookup's keys hold unless the handler rewrote the request's URI.
+  if (found != nullptr && found->uri != uri) found = nullptr;
+  std::string uri_md5 = found != nullptr ? found->uri_md5 : md5_hex(*uri);
+  std::string header_key =
+      found != nullptr ? found->header_key : detail::header_key_for(options.key_prefix, uri_md5);
+  std::optional<detail::HeaderList> existing = list_for_store(found, header_key);
+  stored.status.fwd = found != nullptr ? found->fwd
+                      : existing       ? CacheStatus::Fwd::kMiss
+                                       : CacheStatus::Fwd::kUriMiss;
   TimePoint now = this->now();
   milliseconds age = initial_age(response);
   StoreDecision decision =
@@ -262,10 +280,23 @@ std::optional<Response> PageCache::fetch(const Request& request) const {
   }
 }
 
+std::optional<Response> PageCache::fetch_and_keep(Request& request) const {
+  request.page_lookup.reset();
+  if (!is_cacheable_method(request.method)) return std::nullopt;
+  try {
+    Impl::Lookup found = impl_->lookup(request);
+    if (found.hit) return std::move(found.hit);
+    if (found.uri) request.page_lookup = std::make_shared<PageLookup>(std::move(found));
+  } catch (const std::exception& e) {  // as fetch(): a lookup that could not finish is a miss
+    cachekit::detail::logger()->error("page cache fetch failed: {}", e.what());
+  }
+  return std::nullopt;
+}
+
 void PageCache::update(const Request& request, Response& response) const {
   try {
     if (!is_cacheable_method(request.method)) return impl_->update_other(request, response);
-    auto stored = impl_->store(request, response, std::nullopt);
+    auto stored = impl_->store(request, response, nullptr);
     detail::set_cache_status(response, stored.status);
   } catch (const std::exception& e) {
     cachekit::detail::logger()->error("page cache update failed: {}", e.what());

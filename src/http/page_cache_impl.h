@@ -10,19 +10,29 @@
 #include "cachekit/http/cache_key.h"
 #include "cachekit/http/page_cache.h"
 #include "http/coalescer.h"
+#include "http/header_list.h"
 
 namespace cachekit::http {
+
+// What a lookup found. `uri` is empty when the request cannot be keyed (bad Host/scheme).
+// A miss carries what the miss path needs so that it does not read the store again.
+struct PageLookup {
+  std::optional<Response> hit;  // ready to send: Age, Cache-Status, 304/412, HEAD applied
+  CacheStatus::Fwd fwd = CacheStatus::Fwd::kUriMiss;  // why not a hit (RFC 9211 fwd)
+  std::optional<std::string> uri;
+  std::string uri_md5;
+  std::string header_key;
+  std::optional<detail::HeaderList> list;  // the header list read (nullopt: none stored)
+  // Coalescer::finished() before the store was read: a flight that finished since may have
+  // stored the page.
+  std::uint64_t flights_finished = 0;
+  const void* owner = nullptr;  // the PageCache::Impl that looked
+};
 
 struct PageCache::Impl {
   explicit Impl(PageCacheOptions o);
 
-  // What a lookup found. `uri` is empty when the request cannot be keyed (bad Host/scheme).
-  struct Lookup {
-    std::optional<Response> hit;  // ready to send: Age, Cache-Status, 304/412, HEAD applied
-    CacheStatus::Fwd fwd = CacheStatus::Fwd::kUriMiss;  // why not a hit (RFC 9211 fwd)
-    std::optional<std::string> uri;
-    std::string header_key;
-  };
+  using Lookup = PageLookup;
   // What storing a handler's response did.
   struct Stored {
     bool shareable = false;  // the rules allowed storing (whether or not the write worked)
@@ -33,10 +43,12 @@ struct PageCache::Impl {
 
   // GET/HEAD only; never throws.
   [[nodiscard]] Lookup lookup(const Request& request) const;
-  // Applies the storage rules to a GET/HEAD response, patches and stores it. `fwd` is the
-  // lookup's verdict; nullopt: derive uri-miss / miss from the header list.
-  Stored store(const Request& request, Response& response,
-               std::optional<CacheStatus::Fwd> fwd) const;
+  // Applies the storage rules to a GET/HEAD response, patches and stores it. `found`: this
+  // request's lookup (its verdict and what it read); nullptr: derive uri-miss / miss from the
+  // header list.
+  Stored store(const Request& request, Response& response, const Lookup* found) const;
+  std::optional<detail::HeaderList> list_for_store(const Lookup* found,
+                                                   const std::string& header_key) const;
   // update() for a method that is not GET/HEAD: invalidation on success.
   void update_other(const Request& request, Response& response) const;
 
@@ -46,7 +58,7 @@ struct PageCache::Impl {
   Response follow(Request& request, const Handler& handler, const Lookup& lookup,
                   const detail::Coalescer::Ticket& ticket) const;
   // The handler and store() without coalescing.
-  Response run(Request& request, const Handler& handler, CacheStatus::Fwd fwd) const;
+  Response run(Request& request, const Handler& handler, const Lookup& found) const;
 
   // What a successful write does to its URI: erases the header list (every variant becomes
   // unreachable) and the no-Vary pages, never listing the store. `uri` as cache_uri() built it.

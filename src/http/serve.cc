@@ -52,11 +52,17 @@ Response PageCache::serve(Request& request, const Handler& handler) const {
     update(request, response);
     return response;
   }
+  // A miss that fetch_and_keep() already looked up (on a server's io thread) is not read again.
+  std::shared_ptr<PageLookup> kept = std::move(request.page_lookup);
   Impl::Lookup found;
-  try {
-    found = impl_->lookup(request);
-  } catch (const std::exception&) {
-    found = Impl::Lookup{};  // fail open: a lookup that could not finish is a miss
+  if (kept && kept->owner == impl_.get() && !kept->hit) {
+    found = std::move(*kept);
+  } else {
+    try {
+      found = impl_->lookup(request);
+    } catch (const std::exception&) {
+      found = Impl::Lookup{};  // fail open: a lookup that could not finish is a miss
+    }
   }
   if (found.hit) return std::move(*found.hit);
   if (!found.uri) {
@@ -77,7 +83,7 @@ Response PageCache::Impl::serve_miss(Request& request, const Handler& handler,
   flight_key += ' ';
   flight_key += found.header_key;
   if (options.coalesce_wait.count() <= 0 || coalescer.passing(flight_key, now())) {
-    return run(request, handler, found.fwd);
+    return run(request, handler, found);
   }
   detail::Coalescer::Ticket ticket = coalescer.join(flight_key);
   if (ticket.leader) return lead(request, handler, found, flight_key, std::move(ticket));
@@ -88,16 +94,24 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
                                const std::string& flight_key,
                                detail::Coalescer::Ticket ticket) const {
   detail::LeaderGuard guard(coalescer, flight_key, std::move(ticket));
-  // A flight for this page may have finished between our lookup and our join; its page is
-  // stored by now, so look once more before calling the handler again. (The guard tells our
-  // waiters to look too.)
-  Lookup again = lookup(request);
-  if (again.hit) return std::move(*again.hit);
+  // A flight for this page may have finished between our lookup and our join: its page is
+  // stored by now, and the request that arrived just after it must be served that page, not
+  // call the handler again. So look once more — but only when some flight finished since our
+  // lookup (Coalescer::finished()); otherwise none can have stored anything and the miss
+  // costs one read of the store. (The guard tells our waiters to look too.)
+  const Lookup* current = &found;
+  Lookup again;
+  if (coalescer.finished() != found.flights_finished) {
+    again = lookup(request);
+    if (again.hit) return std::move(*again.hit);
+    again.fwd = found.fwd;  // the verdict the request met
+    current = &again;
+  }
 
   Response response = handler(request);  // if it throws, the guard releases the waiters
   Stored stored;
   try {
-    stored = store(request, response, found.fwd);
+    stored = store(request, response, current);
   } catch (const std::exception&) {
     stored = Stored{};
     stored.status = {.fwd = found.fwd};
@@ -126,19 +140,21 @@ Response PageCache::Impl::follow(Request& request, const Handler& handler, const
     detail::set_cache_status(response, {.fwd = found.fwd, .collapsed = true});
     return response;
   }
+  // The leader failed, overran, or answered for another variant: it may have stored a page
+  // since our lookup (after overrunning), so look again rather than call the handler.
   Lookup again = lookup(request);
   if (again.hit) return std::move(*again.hit);
-  return run(request, handler, found.fwd);
+  again.fwd = found.fwd;  // the verdict the request met
+  return run(request, handler, again);
 }
 
-Response PageCache::Impl::run(Request& request, const Handler& handler,
-                              CacheStatus::Fwd fwd) const {
+Response PageCache::Impl::run(Request& request, const Handler& handler, const Lookup& found) const {
   Response response = handler(request);
   Stored stored;
   try {
-    stored = store(request, response, fwd);
+    stored = store(request, response, &found);
   } catch (const std::exception&) {
-    stored.status = {.fwd = fwd};
+    stored.status = {.fwd = found.fwd};
   }
   detail::set_cache_status(response, stored.status);
   return response;

@@ -678,12 +678,14 @@ asio::awaitable<void> Server::Impl::linger(Connection& c) {
 // none.
 std::optional<http::Response> Server::Impl::answer_on_io_thread(const Resolution& r,
                                                                 http::Request& req) const {
+  req.page_lookup.reset();  // a previous request's on this connection
   if (router.has_middleware()) return std::nullopt;
   if (r.kind != Resolution::Kind::kFound) return Router::own_answer(r);
   const auto& page_cache = r.endpoint->page_cache;
   if (!page_cache || !(req.method == "GET" || req.method == "HEAD")) return std::nullopt;
   if (!page_cache->fetch_is_local()) return std::nullopt;
-  return page_cache->fetch(req);
+  // A miss's lookup stays on the request: the handler thread's serve() continues from it.
+  return page_cache->fetch_and_keep(req);
 }
 
 http::Response Server::Impl::run_user_code(const Resolution& r, http::Request& req) const {

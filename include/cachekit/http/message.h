@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -74,6 +75,8 @@ class Headers {
   mutable std::atomic<bool> cookie_read_{false};
 };
 
+struct PageLookup;  // page_cache_impl.h
+
 struct Request {
   std::string method = "GET";  // upper case
   std::string scheme = "http";
@@ -85,6 +88,9 @@ struct Request {
   // {"id": "7"}.
   std::map<std::string, std::string, std::less<>> path_params;
   std::string request_id;  // set by the server for the access log
+  // What PageCache::fetch_and_keep() found when it was a miss, so that the PageCache's serve()
+  // for this request continues from it instead of looking the page up again. Opaque.
+  std::shared_ptr<PageLookup> page_lookup{};
 
   // The decoded value of the first query parameter `name` (`+` and %XX decoded), or nullopt.
   [[nodiscard]] std::optional<std::string> query_param(std::string_view name) const;

@@ -98,6 +98,10 @@ class PageCache {
   // the request's preconditions say so — or nullopt: a miss, a request that is not GET/HEAD
   // or cannot be keyed, or a store that failed. Never throws.
   [[nodiscard]] std::optional<Response> fetch(const Request& request) const;
+  // fetch(), keeping a miss's lookup on the request (Request::page_lookup; reset otherwise) so
+  // that serve(request, ...) on this PageCache reads the store no more than it must: a server
+  // that tried fetch on its io thread hands the request on to serve() on a handler thread.
+  [[nodiscard]] std::optional<Response> fetch_and_keep(Request& request) const;
   // Stores `response` when the rules allow, patching it as stored (ETag when absent, Expires,
   // max-age) and appending its Cache-Status member (stored, or why not) either way. For a
   // successful (2xx/3xx) POST/PUT/PATCH/DELETE, invalidates the request URI's pages instead:
@@ -107,6 +111,7 @@ class PageCache {
   void update(const Request& request, Response& response) const;
   // fetch(), else the handler — coalesced with concurrent misses of the same page — then
   // update(). Other methods: the handler, then update() (which invalidates on success).
+  // A lookup kept by fetch_and_keep() for this request and this PageCache replaces the fetch.
   // Rethrows what the handler throws; nothing else.
   Response serve(Request& request, const Handler& handler) const;
 
