@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cachekit/backends/locmem.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -97,7 +98,7 @@ TEST(Cache, RefusingBackendRejectsHostileKeysWithAReason) {
   auto backend = std::make_shared<FaultyBackend>(make_locmem_backend(), KeyPolicy::kRefuse);
   Cache cache(backend);
   Status s = cache.strict().set("has space", "v");
-  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(s, StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("':1:has space'"), std::string::npos);
   EXPECT_FALSE(cache.set("has space", "v"));
   EXPECT_EQ(backend->calls, 0) << "a refused key must never reach the store";
@@ -124,7 +125,7 @@ TEST(Cache, FailsOpenWhenTheStoreIsDown) {
   EXPECT_EQ(cache.set_many(std::map<std::string, std::string>{{"a", "1"}}),
             std::vector<std::string>{"a"});
   EXPECT_FALSE(cache.clear());
-  EXPECT_EQ(cache.incr("k").code(), StatusCode::kUnavailable);
+  EXPECT_STATUS(cache.incr("k"), StatusCode::kUnavailable);
   EXPECT_EQ(cache.stats().errors, 11u);
   backend->down = false;
   EXPECT_EQ(cache.get("k")->view(), "v") << "service resumes when the store returns";
@@ -135,11 +136,11 @@ TEST(Cache, StrictCallsReportTheStoreError) {
   Cache cache(backend, {.max_error_logs_per_second = 0});
   backend->down = true;
   StrictCache strict = cache.strict();
-  EXPECT_EQ(strict.get("k").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(strict.set("k", "v").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(strict.add("k", "v").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(strict.ttl("k").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(strict.clear().code(), StatusCode::kUnavailable);
+  EXPECT_STATUS(strict.get("k"), StatusCode::kUnavailable);
+  EXPECT_STATUS(strict.set("k", "v"), StatusCode::kUnavailable);
+  EXPECT_STATUS(strict.add("k", "v"), StatusCode::kUnavailable);
+  EXPECT_STATUS(strict.ttl("k"), StatusCode::kUnavailable);
+  EXPECT_STATUS(strict.clear(), StatusCode::kUnavailable);
 }
 
 TEST(Cache, GetOrSetAnswersWhicheverBackendCallFails) {
@@ -249,10 +250,10 @@ TEST(Compression, ACorruptFrameIsAMissCountedAsAnErrorAndAStrictDataLoss) {
   ASSERT_TRUE(cache.set("page", std::string(4096, 'x')));
   std::string stored = stored_form(*backend, "page");
   stored.resize(stored.size() - 3);  // truncated by another writer
-  ASSERT_TRUE(backend->set(":1:page", stored, Expiry::never()).ok());
+  ASSERT_OK(backend->set(":1:page", stored, Expiry::never()));
   EXPECT_FALSE(cache.get("page").has_value());
   EXPECT_EQ(cache.stats().errors, 1u);
-  EXPECT_EQ(cache.strict().get("page").code(), StatusCode::kDataLoss);
+  EXPECT_STATUS(cache.strict().get("page"), StatusCode::kDataLoss);
   EXPECT_TRUE(cache.get_many({"page"}).empty());
   EXPECT_EQ(cache.stats().errors, 2u);
 }

@@ -12,6 +12,7 @@
 
 #include "cachekit/backends/locmem.h"
 #include "cachekit/cache.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -37,7 +38,7 @@ struct Reader {
         cache(backend, {.max_error_logs_per_second = 0,
                         .compress_min_bytes = 16,
                         .decompress_max_bytes = cap}) {
-    EXPECT_TRUE(backend->set(":1:k", frame, Expiry::never()).ok());
+    EXPECT_OK(backend->set(":1:k", frame, Expiry::never()));
   }
   std::shared_ptr<Backend> backend;
   Cache cache;
@@ -47,7 +48,7 @@ TEST(DecompressionBomb, AFrameDeclaringMoreThanTheDefaultCapIsAMissCountedAsAnEr
   Reader r(zero_frame(64 * kMiB + 1, true));  // a few kilobytes that expand past 64 MiB
   EXPECT_FALSE(r.cache.get("k").has_value());
   EXPECT_EQ(r.cache.stats().errors, 1u);
-  EXPECT_EQ(r.cache.strict().get("k").code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(r.cache.strict().get("k"), StatusCode::kResourceExhausted);
   EXPECT_TRUE(r.cache.get_many({"k"}).empty());
 }
 
@@ -57,12 +58,12 @@ TEST(DecompressionBomb, TheDeclaredSizeIsCheckedBeforeAllocating) {
   std::string forged("\x28\xB5\x2F\xFD\xE0", 5);
   for (int i = 0; i < 8; ++i) forged += static_cast<char>(i == 5 ? 1 : 0);  // 2^40 bytes
   auto status = detail::decompress_stored(forged, 64 * kMiB).status();
-  EXPECT_EQ(status.code(), StatusCode::kResourceExhausted) << status.to_string();
+  EXPECT_STATUS(status, StatusCode::kResourceExhausted);
 }
 
 TEST(DecompressionBomb, TheCapIsAnOption) {
   Reader small(zero_frame(2 * kMiB, true), kMiB);
-  EXPECT_EQ(small.cache.strict().get("k").code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(small.cache.strict().get("k"), StatusCode::kResourceExhausted);
   Reader large(zero_frame(2 * kMiB, true), 4 * kMiB);
   auto v = large.cache.get("k");
   ASSERT_TRUE(v.has_value());
@@ -77,18 +78,18 @@ TEST(DecompressionBomb, FramesWithoutADeclaredSizeAreDecompressedWithinTheCap) {
   Reader bomb(zero_frame(5 * kMiB, false), 4 * kMiB);
   EXPECT_FALSE(bomb.cache.get("k").has_value());
   EXPECT_EQ(bomb.cache.stats().errors, 1u);
-  EXPECT_EQ(bomb.cache.strict().get("k").code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(bomb.cache.strict().get("k"), StatusCode::kResourceExhausted);
   std::string truncated = zero_frame(3 * kMiB, false);
   truncated.resize(truncated.size() - 2);
   Reader cut(truncated, 4 * kMiB);
-  EXPECT_EQ(cut.cache.strict().get("k").code(), StatusCode::kDataLoss);
+  EXPECT_STATUS(cut.cache.strict().get("k"), StatusCode::kDataLoss);
 }
 
 TEST(DecompressionBomb, AValueOverTheCapIsRefusedWhenWritten) {
   auto backend = make_locmem_backend();
   Cache cache(backend, {.compress_min_bytes = 16, .decompress_max_bytes = 1024});
   std::string big(4096, 'x');
-  EXPECT_EQ(cache.strict().set("k", big).code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(cache.strict().set("k", big), StatusCode::kResourceExhausted);
   EXPECT_TRUE(cache.set("k", std::string(1024, 'x')));
   EXPECT_EQ(cache.get("k")->size(), 1024u);
 }

@@ -11,6 +11,7 @@
 
 #include "cachekit/backends/locmem.h"
 #include "cachekit/cache.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -96,9 +97,9 @@ TEST(TimeoutOverflow, NanIsRefusedWithAClearError) {
   ClockedCache c;
   const double nan = std::nan("");
   auto status = c.cache.strict().set("k", "v", nan);
-  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(status, StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("not a number"), std::string::npos) << status.message();
-  EXPECT_EQ(c.cache.strict().add("k", "v", nan).code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(c.cache.strict().add("k", "v", nan), StatusCode::kInvalidArgument);
   EXPECT_FALSE(c.cache.set("k", "v", nan));
   EXPECT_FALSE(c.cache.add("k", "v", nan));
   ASSERT_TRUE(c.cache.set("k", "v"));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "conformance/backend_cases.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -288,9 +289,9 @@ TEST_P(BackendConformance, EraseManyRemovesAndCounts) {
 
 TEST_P(BackendConformance, IncrOnMissingKeyIsNotFound) {
   auto r = cache_->incr("nope");
-  EXPECT_EQ(r.code(), StatusCode::kNotFound);
+  EXPECT_STATUS(r, StatusCode::kNotFound);
   EXPECT_EQ(r.status().message(), "Key 'nope' not found");
-  EXPECT_EQ(cache_->decr("nope").code(), StatusCode::kNotFound);
+  EXPECT_STATUS(cache_->decr("nope"), StatusCode::kNotFound);
 }
 
 TEST_P(BackendConformance, IncrAndDecrKeepTheStoredFormDecimal) {
@@ -307,14 +308,14 @@ TEST_P(BackendConformance, IncrAndDecrKeepTheStoredFormDecimal) {
 TEST_P(BackendConformance, IncrOnNonIntegerIsFailedPrecondition) {
   cache_->set("text", "abc");
   if (!stores()) return;
-  EXPECT_EQ(cache_->incr("text").code(), StatusCode::kFailedPrecondition);
+  EXPECT_STATUS(cache_->incr("text"), StatusCode::kFailedPrecondition);
   expect_value("text", "abc");
 }
 
 TEST_P(BackendConformance, IncrOverflowIsOutOfRangeAndKeepsValue) {
   cache_->set("big", std::numeric_limits<std::int64_t>::max());
   if (!stores()) return;
-  EXPECT_EQ(cache_->incr("big").code(), StatusCode::kOutOfRange);
+  EXPECT_STATUS(cache_->incr("big"), StatusCode::kOutOfRange);
   EXPECT_EQ(cache_->get<std::int64_t>("big"), std::numeric_limits<std::int64_t>::max());
 }
 
@@ -344,16 +345,16 @@ TEST_P(BackendConformance, IncrVersionMovesTheValueAndKeepsItsExpiry) {
   clock_.advance(1s);
   auto r = cache_->incr_version("k");
   if (!stores()) {
-    EXPECT_EQ(r.code(), StatusCode::kNotFound);
+    EXPECT_STATUS(r, StatusCode::kNotFound);
     return;
   }
-  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_OK(r);
   EXPECT_EQ(*r, 2);
   expect_missing("k", 1);
   expect_value("k", "v", 2);
   pass_time(1100ms);
   expect_missing("k", 2);
-  EXPECT_EQ(cache_->decr_version("k", 1, 3).code(), StatusCode::kNotFound);
+  EXPECT_STATUS(cache_->decr_version("k", 1, 3), StatusCode::kNotFound);
 }
 
 TEST_P(BackendConformance, DecrVersionMovesBack) {
@@ -362,7 +363,7 @@ TEST_P(BackendConformance, DecrVersionMovesBack) {
   EXPECT_EQ(*cache_->decr_version("k", 1, 2), 1);
   expect_value("k", "v", 1);
   expect_missing("k", 2);
-  EXPECT_EQ(cache_->incr_version("absent").code(), StatusCode::kNotFound);
+  EXPECT_STATUS(cache_->incr_version("absent"), StatusCode::kNotFound);
 }
 
 TEST_P(BackendConformance, PrefixesIsolateCachesOnOneStore) {
@@ -461,8 +462,8 @@ TEST_P(BackendConformance, UndecodableValueIsAMissAndCounted) {
 TEST_P(BackendConformance, MemcachedHostileKeysAreWarnedAboutAndStillWork) {
   std::string long_key(260, 'k');
   if (backend_->info().key_policy == KeyPolicy::kRefuse) {  // memcached refuses them (Django)
-    EXPECT_EQ(cache_->strict().set(long_key, "v").code(), StatusCode::kInvalidArgument);
-    EXPECT_EQ(cache_->strict().set("has space", "v").code(), StatusCode::kInvalidArgument);
+    EXPECT_STATUS(cache_->strict().set(long_key, "v"), StatusCode::kInvalidArgument);
+    EXPECT_STATUS(cache_->strict().set("has space", "v"), StatusCode::kInvalidArgument);
     return;
   }
   cache_->set(long_key, "v");
@@ -496,11 +497,11 @@ TEST_P(BackendConformance, StaysWithinMaxEntries) {
 
 TEST_P(BackendConformance, StrictCallsReportSuccess) {
   StrictCache strict = cache_->strict();
-  EXPECT_TRUE(strict.set("k", "v").ok());
+  EXPECT_OK(strict.set("k", "v"));
   auto got = strict.get("k");
-  ASSERT_TRUE(got.ok());
+  ASSERT_OK(got);
   EXPECT_EQ(got->has_value(), stores());
-  EXPECT_TRUE(strict.clear().ok());
+  EXPECT_OK(strict.clear());
 }
 
 TEST_P(BackendConformance, ConcurrentIncrReachesTheExactTotal) {
@@ -510,7 +511,7 @@ TEST_P(BackendConformance, ConcurrentIncrReachesTheExactTotal) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < kEach; ++i) ASSERT_TRUE(cache_->incr("n").ok());
+      for (int i = 0; i < kEach; ++i) ASSERT_OK(cache_->incr("n"));
     });
   }
   for (auto& t : threads) t.join();

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "support/status_matchers.h"
+
 namespace cachekit::backend_detail {
 namespace {
 
@@ -35,7 +37,7 @@ TEST_F(CircuitBreakerTest, TimeoutsTripItOnlyAfterTheThresholdInARow) {
   EXPECT_TRUE(breaker_.record_failure(t0_, false, "timeout 3", false));
   bool probe = false;
   Status refused = breaker_.admit(t0_ + 10ms, probe);
-  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
+  EXPECT_STATUS(refused, StatusCode::kUnavailable);
   EXPECT_NE(refused.message().find("test server: marked down"), std::string::npos);
   EXPECT_NE(refused.message().find("timeout 3"), std::string::npos) << "says why";
   EXPECT_EQ(breaker_.counters().trips, 1u);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cachekit/backends/file.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -36,7 +37,7 @@ class FileDirectoryTest : public ::testing::Test {
   void expect_refused(const std::string& why) const {
     auto b = make();
     ASSERT_FALSE(b.ok()) << "accepted " << dir_;
-    EXPECT_EQ(b.code(), StatusCode::kInvalidArgument);
+    EXPECT_STATUS(b, StatusCode::kInvalidArgument);
     const std::string m = b.status().message();
     EXPECT_NE(m.find(dir_.string()), std::string::npos) << m;
     EXPECT_NE(m.find(why), std::string::npos) << m;
@@ -75,16 +76,16 @@ TEST_F(FileDirectoryTest, RefusesASymlinkToAnotherUsersDirectory) {
 TEST_F(FileDirectoryTest, AcceptsItsOwnPrivateOrReadableDirectory) {
   fs::create_directory(dir_);
   ::chmod(dir_.c_str(), 0755);
-  EXPECT_TRUE(make().ok());
+  EXPECT_OK(make());
   ::chmod(dir_.c_str(), 0700);
-  EXPECT_TRUE(make().ok());
+  EXPECT_OK(make());
 }
 
 TEST_F(FileDirectoryTest, CreatesANewDirectoryWithMode0700EvenUnderAPermissiveUmask) {
   const mode_t old = ::umask(0);
   auto b = make();
   ::umask(old);
-  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  ASSERT_OK(b);
   struct stat st {};
   ASSERT_EQ(::stat(dir_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);

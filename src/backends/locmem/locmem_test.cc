@@ -20,6 +20,7 @@
 
 #include "backends/locmem/shard.h"
 #include "cachekit/cache.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -29,19 +30,19 @@ using std::chrono::seconds;
 
 std::optional<std::string> get(Backend& b, std::string_view key) {
   auto r = b.get(key);
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_OK(r);
   if (!r.ok() || !r->has_value()) return std::nullopt;
   return (*r)->str();
 }
 
 void set(Backend& b, std::string_view key, std::string_view value, Expiry e = Expiry::never()) {
   Status s = b.set(key, value, e);
-  ASSERT_TRUE(s.ok()) << s.to_string();
+  ASSERT_OK(s);
 }
 
 std::string stat(Backend& b, std::string_view name) {
   auto pairs = b.stats();
-  EXPECT_TRUE(pairs.ok());
+  EXPECT_OK(pairs);
   for (const auto& [k, v] : *pairs) {
     if (k == name) return v;
   }
@@ -254,9 +255,9 @@ TEST(Locmem, RefusesAnEntryLargerThanItsShareOfMaxBytes) {
   auto b = make_locmem_backend(o);
   set(*b, "k", "small");
   Status s = b->set("k", "far too large", Expiry::never());
-  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(s, StatusCode::kResourceExhausted);
   EXPECT_EQ(get(*b, "k"), std::nullopt);  // the old value is not served stale
-  EXPECT_EQ(b->add("j", "far too large", Expiry::never()).code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(b->add("j", "far too large", Expiry::never()), StatusCode::kResourceExhausted);
 }
 
 void expect_total_bound(std::size_t max_entries, unsigned shards) {
@@ -334,7 +335,7 @@ TEST_F(LocmemExpiry, ExpiredEntriesAreRemovedWhenTouched) {
   EXPECT_EQ(entries(*b_), 4u);  // lazily: nothing has looked yet
   EXPECT_FALSE(*b_->contains("a"));
   EXPECT_FALSE(*b_->erase("b"));  // an expired key is not "live" for erase
-  EXPECT_EQ(b_->incr("c", 1).code(), StatusCode::kNotFound);
+  EXPECT_STATUS(b_->incr("c", 1), StatusCode::kNotFound);
   EXPECT_FALSE(*b_->touch("d", Expiry::never()));
   EXPECT_EQ(entries(*b_), 0u);
 }
@@ -345,7 +346,7 @@ TEST_F(LocmemExpiry, KeysSkipsExpiredEntries) {
   set(*b_, "page:1", "c");
   clock_.advance(seconds(2));
   auto keys = b_->keys("user:*");
-  ASSERT_TRUE(keys.ok());
+  ASSERT_OK(keys);
   EXPECT_EQ(*keys, std::vector<std::string>{"user:1"});
 }
 
@@ -394,12 +395,12 @@ TEST(Locmem, IncrStoresDecimalTextAndReportsBadValues) {
   EXPECT_EQ(get(*b, "n"), "2");
   EXPECT_EQ(*b->incr("n", -10), -8);
   EXPECT_EQ(get(*b, "n"), "-8");
-  EXPECT_EQ(b->incr("missing", 1).code(), StatusCode::kNotFound);
+  EXPECT_STATUS(b->incr("missing", 1), StatusCode::kNotFound);
   set(*b, "text", "12a");
-  EXPECT_EQ(b->incr("text", 1).code(), StatusCode::kFailedPrecondition);
+  EXPECT_STATUS(b->incr("text", 1), StatusCode::kFailedPrecondition);
   EXPECT_EQ(get(*b, "text"), "12a");
   set(*b, "big", std::to_string(INT64_MAX));
-  EXPECT_EQ(b->incr("big", 1).code(), StatusCode::kOutOfRange);
+  EXPECT_STATUS(b->incr("big", 1), StatusCode::kOutOfRange);
   EXPECT_EQ(get(*b, "big"), std::to_string(INT64_MAX));
   EXPECT_EQ(*b->incr("big", INT64_MIN), -1);
   set(*b, "low", std::to_string(INT64_MIN + 1));
@@ -426,7 +427,7 @@ TEST(Locmem, ValueStaysValidAfterOverwriteEvictionClearAndDestruction) {
   set(*b, "other", "third");  // evicts k
   EXPECT_EQ(get(*b, "k"), std::nullopt);
   Bytes cleared = **b->get("other");
-  ASSERT_TRUE(b->clear().ok());
+  ASSERT_OK(b->clear());
   set(*b, "last", "fourth");
   Bytes destroyed = **b->get("last");
   b.reset();
@@ -443,7 +444,7 @@ TEST(Locmem, TwoBackendsAreIsolated) {
   auto two = make_locmem_backend(o);
   set(*one, "k", "1");
   EXPECT_EQ(get(*two, "k"), std::nullopt);
-  ASSERT_TRUE(two->clear().ok());
+  ASSERT_OK(two->clear());
   EXPECT_EQ(get(*one, "k"), "1");
 }
 
@@ -453,7 +454,7 @@ TEST(Locmem, ClearEmptiesEveryShard) {
   o.shards = 8;
   auto b = make_locmem_backend(o);
   for (int k = 0; k < 500; ++k) set(*b, std::to_string(k), "v");
-  ASSERT_TRUE(b->clear().ok());
+  ASSERT_OK(b->clear());
   EXPECT_EQ(entries(*b), 0u);
   EXPECT_EQ(stat(*b, "bytes"), "0");
   for (int k = 0; k < 500; ++k) ASSERT_EQ(get(*b, std::to_string(k)), std::nullopt);
@@ -506,9 +507,9 @@ TEST(Locmem, RejectsOversizedKeysAndValuesWithoutCrashing) {
   set(*b, longest, "ok");
   EXPECT_EQ(get(*b, longest), "ok");
   const std::string too_long(65536, 'k');
-  EXPECT_EQ(b->set(too_long, "v", Expiry::never()).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(b->add(too_long, "v", Expiry::never()).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(b->incr(too_long, 1).code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(b->set(too_long, "v", Expiry::never()), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(b->add(too_long, "v", Expiry::never()), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(b->incr(too_long, 1), StatusCode::kInvalidArgument);
   EXPECT_EQ(get(*b, too_long), std::nullopt);
   // A 4 GiB + 1 value, reserved but never touched: refused before a byte is read.
   const std::size_t huge = (std::size_t{4} << 30) + 1;
@@ -516,9 +517,9 @@ TEST(Locmem, RejectsOversizedKeysAndValuesWithoutCrashing) {
   ASSERT_NE(p, MAP_FAILED);
   std::string_view value(static_cast<const char*>(p), huge);
   Status s = b->set("k", value, Expiry::never());
-  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(s, StatusCode::kResourceExhausted);
   EXPECT_NE(s.message().find("4 GiB"), std::string::npos) << s.message();
-  EXPECT_EQ(b->add("k", value, Expiry::never()).code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(b->add("k", value, Expiry::never()), StatusCode::kResourceExhausted);
   munmap(p, huge);
 }
 
@@ -545,7 +546,7 @@ TEST(Locmem, WorksBehindTheCacheFacade) {
   Cache cache(make_locmem_backend(backend_options), cache_options);
   EXPECT_TRUE(cache.set("greeting", "hello", 5));
   EXPECT_EQ(cache.get("greeting"), Bytes("hello"));
-  EXPECT_EQ(cache.incr("hits").code(), StatusCode::kNotFound);
+  EXPECT_STATUS(cache.incr("hits"), StatusCode::kNotFound);
   clock.advance(seconds(5));
   EXPECT_EQ(cache.get("greeting"), std::nullopt);
 }
@@ -559,7 +560,7 @@ TEST(Locmem, ConcurrentIncrReachesExactTotal) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&] {
-      for (int i = 0; i < kIncrements; ++i) ASSERT_TRUE(b->incr("counter", 1).ok());
+      for (int i = 0; i < kIncrements; ++i) ASSERT_OK(b->incr("counter", 1));
     });
   }
   for (auto& t : threads) t.join();

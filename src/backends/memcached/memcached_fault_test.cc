@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "support/memcached_server.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -61,7 +62,7 @@ class MemcachedFaults : public ::testing::Test {
                                            .pool_wait = 2s,
                                            .server_failure_limit = 2,
                                            .retry_timeout = 1s});
-    EXPECT_TRUE(backend.ok()) << backend.status().to_string();
+    EXPECT_OK(backend);
     return *backend;
   }
   // The n-th key (of a family) that lives on `server` while both servers are up.
@@ -109,8 +110,8 @@ class MemcachedFaults : public ::testing::Test {
 
 TEST_F(MemcachedFaults, KilledServerFailsFastAndIsEjectedThenRetriedWhenItReturns) {
   std::string on_a = key_on(a_, 0), on_b = key_on(b_, 0);
-  ASSERT_TRUE(backend_->set(on_a, "a", {}).ok());
-  ASSERT_TRUE(backend_->set(on_b, "b", {}).ok());
+  ASSERT_OK(backend_->set(on_a, "a", {}));
+  ASSERT_OK(backend_->set(on_b, "b", {}));
   b_.kill();
   // B's keys fail fast; after server_failure_limit failed retries (retry_timeout apart) the
   // ring drops B and its keys move to A. Every call meanwhile is bounded, and A keeps working.
@@ -122,7 +123,7 @@ TEST_F(MemcachedFaults, KilledServerFailsFastAndIsEjectedThenRetriedWhenItReturn
     return got == "<missing>";
   });
   ASSERT_TRUE(moved) << "B was never ejected";
-  ASSERT_TRUE(backend_->set(on_b, "moved", {}).ok());
+  ASSERT_OK(backend_->set(on_b, "moved", {}));
   EXPECT_EQ(value_of(on_b), "moved");
   EXPECT_EQ(on_server(a_, on_b), "moved");
 
@@ -139,10 +140,10 @@ TEST_F(MemcachedFaults, FrozenServerIsBoundedThenSkippedAndAnswersRightAfterward
   std::vector<std::string> on_b;
   for (int i = 0; i < 4; ++i) {
     on_b.push_back(key_on(b_, i));
-    ASSERT_TRUE(backend_->set(on_b.back(), "v" + std::to_string(i), {}).ok());
+    ASSERT_OK(backend_->set(on_b.back(), "v" + std::to_string(i), {}));
   }
   std::string on_a = key_on(a_, 0);
-  ASSERT_TRUE(backend_->set(on_a, "a", {}).ok());
+  ASSERT_OK(backend_->set(on_a, "a", {}));
   stop_and_wait(b_);
   // Two timeouts in a row (server_failure_limit) ...
   for (int i = 0; i < 2; ++i) {
@@ -156,8 +157,7 @@ TEST_F(MemcachedFaults, FrozenServerIsBoundedThenSkippedAndAnswersRightAfterward
   for (const auto& key : on_b) {
     EXPECT_LT(timed([&] { EXPECT_EQ(value_of(key), error_text(StatusCode::kUnavailable)); }),
               kFast);
-    EXPECT_LT(timed([&] { EXPECT_EQ(backend_->ttl(key).code(), StatusCode::kUnavailable); }),
-              kFast);
+    EXPECT_LT(timed([&] { EXPECT_STATUS(backend_->ttl(key), StatusCode::kUnavailable); }), kFast);
     EXPECT_LT(timed([&] { EXPECT_FALSE(backend_->incr(key, -1).ok()); }), kFast);
   }
   EXPECT_EQ(value_of(on_a), "a");
@@ -171,11 +171,11 @@ TEST_F(MemcachedFaults, FrozenServerIsBoundedThenSkippedAndAnswersRightAfterward
 
 TEST_F(MemcachedFaults, MetaSideChannelIsBoundedOnAFrozenServer) {
   std::string on_b = key_on(b_, 0);
-  ASSERT_TRUE(backend_->set(on_b, "-5", {}).ok());
+  ASSERT_OK(backend_->set(on_b, "-5", {}));
   stop_and_wait(b_);
   Result<Ttl> ttl = Ttl::missing();
   EXPECT_LT(timed([&] { ttl = backend_->ttl(on_b); }), kBounded);
-  EXPECT_EQ(ttl.code(), StatusCode::kDeadlineExceeded);
+  EXPECT_STATUS(ttl, StatusCode::kDeadlineExceeded);
   Result<std::int64_t> incr = 0;
   EXPECT_LT(timed([&] { incr = backend_->incr(on_b, -1); }), kBounded);
   EXPECT_FALSE(incr.ok());
@@ -186,8 +186,8 @@ TEST_F(MemcachedFaults, MetaSideChannelIsBoundedOnAFrozenServer) {
 
 TEST_F(MemcachedFaults, RestartedServerIsUsedAgainWithoutAnyIntervention) {
   std::string on_b = key_on(b_, 0);
-  ASSERT_TRUE(backend_->set(on_b, "before", {}).ok());
-  ASSERT_TRUE(backend_->ttl(on_b).ok());  // leaves an idle side-channel connection to B
+  ASSERT_OK(backend_->set(on_b, "before", {}));
+  ASSERT_OK(backend_->ttl(on_b));  // leaves an idle side-channel connection to B
   b_.kill();
   (void)value_of(on_b);
   b_.restart();
@@ -196,8 +196,8 @@ TEST_F(MemcachedFaults, RestartedServerIsUsedAgainWithoutAnyIntervention) {
   EXPECT_EQ(value_of(on_b), "after");
   // That connection died with the old process; the first side-channel call still succeeds.
   auto ttl = backend_->ttl(on_b);
-  EXPECT_TRUE(ttl.ok()) << ttl.status().to_string();
-  EXPECT_EQ(backend_->incr(on_b, -1).code(), StatusCode::kFailedPrecondition) << "not a number";
+  EXPECT_OK(ttl);
+  EXPECT_STATUS(backend_->incr(on_b, -1), StatusCode::kFailedPrecondition) << "not a number";
 }
 
 TEST_F(MemcachedFaults, EveryCallIsBoundedAndFailsOpenWhenEverythingIsDown) {
@@ -238,7 +238,7 @@ TEST_F(MemcachedFaults, ConcurrentCallsOnAFrozenServerAreEachBounded) {
   backend_ = make(4);
   std::vector<std::string> on_b;
   for (int i = 0; i < 8; ++i) on_b.push_back(key_on(b_, i));
-  for (const auto& key : on_b) ASSERT_TRUE(backend_->set(key, "v", {}).ok());
+  for (const auto& key : on_b) ASSERT_OK(backend_->set(key, "v", {}));
   stop_and_wait(b_);
   std::vector<std::thread> threads;
   std::vector<Millis> slowest(4, 0ms);

@@ -19,6 +19,7 @@
 #include "backends/memcached/server_address.h"
 #include "backends/memcached/server_health.h"
 #include "support/memcached_server.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -47,23 +48,23 @@ TEST(MemcachedLocations, RefusesBadOnesByName) {
   for (const char* bad : {"h:0", "h:65536", "h:abc", "h:", "::1:11211", "unix:relative", ":11211",
                           "[::1", "[::1]x"}) {
     auto r = parse_memcached_locations(bad);
-    EXPECT_EQ(r.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_STATUS(r, StatusCode::kInvalidArgument) << bad;
     if (!r.ok()) {
       EXPECT_THAT(r.status().message(), HasSubstr("bad memcached server")) << bad;
     }
   }
-  EXPECT_EQ(parse_memcached_locations("memcached://").code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(parse_memcached_locations(" ; ").code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(parse_memcached_locations("memcached://"), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(parse_memcached_locations(" ; "), StatusCode::kInvalidArgument);
 }
 
 TEST(MemcachedLocations, FactoryRefusesBadOptions) {
-  EXPECT_EQ(make_memcached_backend({}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_memcached_backend({.servers = {"h:0"}}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_memcached_backend({.servers = {"h"}, .timeout = 0ms}).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_memcached_backend({.servers = {"h"}, .pool_size = 0}).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_TRUE(make_memcached_backend({.servers = {"localhost:1"}}).ok()) << "connects lazily";
+  EXPECT_STATUS(make_memcached_backend({}), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_memcached_backend({.servers = {"h:0"}}), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_memcached_backend({.servers = {"h"}, .timeout = 0ms}),
+                StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_memcached_backend({.servers = {"h"}, .pool_size = 0}),
+                StatusCode::kInvalidArgument);
+  EXPECT_OK(make_memcached_backend({.servers = {"localhost:1"}})) << "connects lazily";
 }
 
 // ---- expiry arithmetic ----
@@ -144,12 +145,12 @@ class MemcachedBackendTest : public ::testing::Test {
   std::shared_ptr<Backend> make(std::vector<std::string> servers, const Clock* clock = nullptr) {
     auto backend = make_memcached_backend(
         {.servers = std::move(servers), .connect_timeout = 2s, .timeout = 2s, .clock = clock});
-    EXPECT_TRUE(backend.ok()) << backend.status().to_string();
+    EXPECT_OK(backend);
     return backend.ok() ? *backend : nullptr;
   }
   std::map<std::string, std::string> stats() {
     auto s = backend_->stats();
-    EXPECT_TRUE(s.ok()) << s.status().to_string();
+    EXPECT_OK(s);
     return s.ok() ? std::map<std::string, std::string>(s->begin(), s->end())
                   : std::map<std::string, std::string>();
   }
@@ -165,7 +166,7 @@ class MemcachedBackendTest : public ::testing::Test {
 
 TEST_F(MemcachedBackendTest, KetamaSpreadsKeysOverBothServers) {
   for (int i = 0; i < 1000; ++i) {
-    ASSERT_TRUE(backend_->set("key:" + std::to_string(i), "v", Expiry::never()).ok());
+    ASSERT_OK(backend_->set("key:" + std::to_string(i), "v", Expiry::never()));
   }
   auto s = stats();
   int on_first = std::stoi(s.at(location_of(first_) + ".curr_items"));
@@ -178,7 +179,7 @@ TEST_F(MemcachedBackendTest, KetamaSpreadsKeysOverBothServers) {
 
 TEST_F(MemcachedBackendTest, AddingAThirdServerMovesAboutAThirdOfTheKeys) {
   for (int i = 0; i < 1000; ++i) {
-    ASSERT_TRUE(backend_->set("key:" + std::to_string(i), "v", Expiry::never()).ok());
+    ASSERT_OK(backend_->set("key:" + std::to_string(i), "v", Expiry::never()));
   }
   ServerProcess third = start_memcached();
   auto wider = make({location_of(first_), location_of(second_), location_of(third)});
@@ -194,7 +195,7 @@ TEST_F(MemcachedBackendTest, HostileKeysAreRefusedWithDjangosMessage) {
   Cache cache(backend_);
   EXPECT_EQ(backend_->info().key_policy, KeyPolicy::kRefuse);
   auto too_long = cache.strict().set(std::string(248, 'k'), "v");  // ":1:" + 248 = 251 bytes
-  EXPECT_EQ(too_long.code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(too_long, StatusCode::kInvalidArgument);
   EXPECT_EQ(too_long.message(), "Cache key will cause errors if used with memcached: ':1:" +
                                     std::string(248, 'k') + "' (longer than 250)");
   auto spaced = cache.strict().set("has space", "v");
@@ -207,25 +208,25 @@ TEST_F(MemcachedBackendTest, HostileKeysAreRefusedWithDjangosMessage) {
 }
 
 TEST_F(MemcachedBackendTest, ValueOverTheItemLimitFailsAndTheOldValueIsGone) {
-  ASSERT_TRUE(backend_->set("session", "old", Expiry::never()).ok());
+  ASSERT_OK(backend_->set("session", "old", Expiry::never()));
   std::string big((1 << 20) + 1, 'x');
   Status s = backend_->set("session", big, Expiry::never());
-  EXPECT_EQ(s.code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(s, StatusCode::kResourceExhausted);
   EXPECT_THAT(s.message(), HasSubstr("item size limit"));
   EXPECT_EQ(value_of("session"), "<missing>") << "a stale value must not be served";
   Cache cache(backend_);
   cache.set("page", "old");
   EXPECT_FALSE(cache.set("page", big));
   EXPECT_FALSE(cache.get("page").has_value());
-  EXPECT_EQ(backend_->add("fresh", big, Expiry::never()).code(), StatusCode::kResourceExhausted);
+  EXPECT_STATUS(backend_->add("fresh", big, Expiry::never()), StatusCode::kResourceExhausted);
 }
 
 TEST_F(MemcachedBackendTest, SetManyReportsExactlyTheFailedIndices) {
   std::string big((1 << 20) + 100, 'b');
-  for (const char* k : {"a", "b", "c", "d", "e"}) ASSERT_TRUE(backend_->set(k, "old", {}).ok());
+  for (const char* k : {"a", "b", "c", "d", "e"}) ASSERT_OK(backend_->set(k, "old", {}));
   std::vector<KeyValue> items{{"a", "1"}, {"b", big}, {"c", "3"}, {"d", big}, {"e", ""}};
   auto failed = backend_->set_many(items, Expiry::never());
-  ASSERT_TRUE(failed.ok()) << failed.status().to_string();
+  ASSERT_OK(failed);
   EXPECT_THAT(*failed, ElementsAre(1u, 3u));
   EXPECT_EQ(value_of("a"), "1");
   EXPECT_EQ(value_of("b"), "<missing>");
@@ -256,7 +257,7 @@ TEST_F(MemcachedBackendTest, TimeoutsBeyondThirtyDaysAreStoredAbsoluteAndStillRe
 
 TEST_F(MemcachedBackendTest, TtlComesFromTheServer) {
   EXPECT_EQ(*backend_->ttl("nope"), Ttl::missing());
-  ASSERT_TRUE(backend_->set("forever", "v", Expiry::never()).ok());
+  ASSERT_OK(backend_->set("forever", "v", Expiry::never()));
   EXPECT_EQ(*backend_->ttl("forever"), Ttl::never());
   Cache cache(backend_);
   cache.set("k", "v", 100);
@@ -277,17 +278,17 @@ TEST_F(MemcachedBackendTest, IncrIsSigned64BitArithmetic) {
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
   constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
   cache.set("max", kMax);
-  EXPECT_EQ(cache.incr("max").code(), StatusCode::kOutOfRange);
+  EXPECT_STATUS(cache.incr("max"), StatusCode::kOutOfRange);
   EXPECT_EQ(cache.get("max")->view(), std::to_string(kMax)) << "the value is put back";
   EXPECT_EQ(*cache.decr("max", kMax), 0);
   cache.set("min", kMin);
-  EXPECT_EQ(cache.decr("min").code(), StatusCode::kOutOfRange);
+  EXPECT_STATUS(cache.decr("min"), StatusCode::kOutOfRange);
   EXPECT_EQ(cache.get("min")->view(), std::to_string(kMin));
   cache.set("text", "abc");
-  EXPECT_EQ(cache.incr("text").code(), StatusCode::kFailedPrecondition);
-  EXPECT_EQ(cache.incr("text", -1).code(), StatusCode::kFailedPrecondition);
+  EXPECT_STATUS(cache.incr("text"), StatusCode::kFailedPrecondition);
+  EXPECT_STATUS(cache.incr("text", -1), StatusCode::kFailedPrecondition);
   EXPECT_EQ(cache.get("text")->view(), "abc");
-  EXPECT_EQ(cache.incr("missing", -1).code(), StatusCode::kNotFound);
+  EXPECT_STATUS(cache.incr("missing", -1), StatusCode::kNotFound);
 }
 
 TEST_F(MemcachedBackendTest, IncrReadsNumbersThatMemcachedsOwnDecrPadded) {
@@ -326,7 +327,7 @@ TEST_F(MemcachedBackendTest, ConcurrentIncrAndDecrReachTheExactTotal) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
-      for (int i = 0; i < 150; ++i) ASSERT_TRUE(cache.incr("n", t % 2 == 0 ? 3 : -1).ok());
+      for (int i = 0; i < 150; ++i) ASSERT_OK(cache.incr("n", t % 2 == 0 ? 3 : -1));
     });
   }
   for (auto& t : threads) t.join();
@@ -334,10 +335,10 @@ TEST_F(MemcachedBackendTest, ConcurrentIncrAndDecrReachTheExactTotal) {
 }
 
 TEST_F(MemcachedBackendTest, GetManyPlacesEveryValueWhereItWasAskedFor) {
-  for (const char* k : {"a", "b", "c"}) ASSERT_TRUE(backend_->set(k, k, {}).ok());
+  for (const char* k : {"a", "b", "c"}) ASSERT_OK(backend_->set(k, k, {}));
   std::vector<std::string_view> keys{"a", "b", "a", "missing", "c"};
   auto got = backend_->get_many(keys);
-  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  ASSERT_OK(got);
   ASSERT_EQ(got->size(), 5u);
   EXPECT_EQ((*got)[0], Bytes("a"));
   EXPECT_EQ((*got)[1], Bytes("b"));
@@ -347,15 +348,15 @@ TEST_F(MemcachedBackendTest, GetManyPlacesEveryValueWhereItWasAskedFor) {
 }
 
 TEST_F(MemcachedBackendTest, ClearFlushesEveryServerAndKeysAreUnsupported) {
-  for (int i = 0; i < 50; ++i) ASSERT_TRUE(backend_->set("k" + std::to_string(i), "v", {}).ok());
-  ASSERT_TRUE(backend_->clear().ok());
+  for (int i = 0; i < 50; ++i) ASSERT_OK(backend_->set("k" + std::to_string(i), "v", {}));
+  ASSERT_OK(backend_->clear());
   for (int i = 0; i < 50; ++i) EXPECT_EQ(value_of("k" + std::to_string(i)), "<missing>");
   EXPECT_FALSE(backend_->info().supports_keys);
-  EXPECT_EQ(backend_->keys("*").code(), StatusCode::kUnimplemented);
+  EXPECT_STATUS(backend_->keys("*"), StatusCode::kUnimplemented);
 }
 
 TEST_F(MemcachedBackendTest, StatsListEachServerAndTheTotals) {
-  ASSERT_TRUE(backend_->set("a", "1", {}).ok());
+  ASSERT_OK(backend_->set("a", "1", {}));
   ASSERT_EQ(value_of("a"), "1");
   ASSERT_EQ(value_of("nope"), "<missing>");
   auto s = stats();
@@ -378,7 +379,7 @@ std::vector<std::string> shared_servers() {
     return {};
   }
   auto parsed = parse_memcached_locations(value);
-  EXPECT_TRUE(parsed.ok()) << parsed.status().to_string();
+  EXPECT_OK(parsed);
   return parsed.ok() ? *parsed : std::vector<std::string>{};
 }
 
@@ -388,7 +389,7 @@ TEST(MemcachedSharedServers, KeysSpreadOverBothAndAnotherClientFindsThem) {
   auto servers = shared_servers();
   ASSERT_EQ(servers.size(), 2u);
   auto backend = make_memcached_backend({.servers = servers, .timeout = 2s});
-  ASSERT_TRUE(backend.ok());
+  ASSERT_OK(backend);
   memcached_st* other = memcached_create(nullptr);
   memcached_behavior_set(other, MEMCACHED_BEHAVIOR_KETAMA, 1);
   for (const auto& s : servers) {
@@ -400,7 +401,7 @@ TEST(MemcachedSharedServers, KeysSpreadOverBothAndAnotherClientFindsThem) {
   std::map<in_port_t, int> per_server;
   for (int i = 0; i < 200; ++i) {
     std::string key = prefix + std::to_string(i);
-    ASSERT_TRUE((*backend)->set(key, "v" + std::to_string(i), Expiry::never()).ok());
+    ASSERT_OK((*backend)->set(key, "v" + std::to_string(i), Expiry::never()));
     std::size_t length = 0;
     std::uint32_t flags = 0;
     memcached_return_t rc{};

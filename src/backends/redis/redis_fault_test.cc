@@ -12,6 +12,7 @@
 #include "backends/redis/redis_test_support.h"
 #include "cachekit/backends/redis.h"
 #include "cachekit/cache.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -44,7 +45,7 @@ class RedisFault : public ::testing::Test {
     if (options.pool_timeout == defaults.pool_timeout) options.pool_timeout = kTimeout;
     if (options.retry_interval == defaults.retry_interval) options.retry_interval = 200ms;
     auto backend = make_redis_backend(options);
-    ASSERT_TRUE(backend.ok()) << backend.status().to_string();
+    ASSERT_OK(backend);
     backend_ = *backend;
     cache_ = std::make_unique<Cache>(backend_, CacheOptions{.max_error_logs_per_second = 0});
   }
@@ -66,7 +67,7 @@ TEST_F(RedisFault, KilledServerFailsFastAndTheFacadeFailsOpen) {
   EXPECT_LT(time_of([&] { got = cache_->get("k"); }), kTimeout + kSlack);
   EXPECT_FALSE(got.has_value());  // a miss, not an exception or a hang
   auto strict = cache_->strict().get("k");
-  EXPECT_EQ(strict.code(), StatusCode::kUnavailable);
+  EXPECT_STATUS(strict, StatusCode::kUnavailable);
   EXPECT_FALSE(cache_->set("k", "v2"));
   EXPECT_FALSE(cache_->add("other", "v"));
   EXPECT_FALSE(cache_->contains("k"));
@@ -98,7 +99,7 @@ TEST_F(RedisFault, BreakerMakesADeadServerCostOneTimeoutPerInterval) {
   });
   EXPECT_LT(twenty, kTimeout);
   auto down = cache_->strict().get("k");
-  EXPECT_EQ(down.code(), StatusCode::kUnavailable);
+  EXPECT_STATUS(down, StatusCode::kUnavailable);
   EXPECT_THAT(down.status().message(), HasSubstr("marked down"));
   server_.resume();
   auto s = stats();  // stats() also fails fast while marked down
@@ -120,9 +121,9 @@ TEST_F(RedisFault, RestartedServerIsUsedAgainByTheSameBackend) {
     if (last.ok()) break;
     std::this_thread::sleep_for(20ms);
   }
-  ASSERT_TRUE(last.ok()) << last.to_string();
+  ASSERT_OK(last);
   EXPECT_EQ(cache_->get("k")->view(), "again");
-  for (int i = 0; i < 20; ++i) EXPECT_TRUE(cache_->strict().get("k").ok());
+  for (int i = 0; i < 20; ++i) EXPECT_OK(cache_->strict().get("k"));
   auto s = stats();
   EXPECT_GE(std::stoi(s["pool.trips"]), 1);
   EXPECT_EQ(s["pool.down"], "false");
@@ -144,7 +145,7 @@ TEST_F(RedisFault, FailedProbeConnectDoesNotKeepTheServerDownForever) {
     if (Clock::now() > probe_due + 3s) break;
     std::this_thread::sleep_for(20ms);
   }
-  ASSERT_EQ(probe.code(), StatusCode::kUnavailable);
+  ASSERT_STATUS(probe, StatusCode::kUnavailable);
   EXPECT_THAT(probe.status().message(), ::testing::Not(HasSubstr("marked down")))
       << "the probe must have tried to connect";
   server_.restart();
@@ -155,7 +156,7 @@ TEST_F(RedisFault, FailedProbeConnectDoesNotKeepTheServerDownForever) {
     if (last.ok()) break;
     std::this_thread::sleep_for(20ms);
   }
-  ASSERT_TRUE(last.ok()) << "still down after the restart: " << last.to_string();
+  ASSERT_OK(last) << "still down after the restart: " << last.to_string();
   EXPECT_EQ(cache_->get("k")->view(), "back");
   EXPECT_EQ(stats()["pool.down"], "false");
 }
@@ -165,9 +166,9 @@ TEST_F(RedisFault, RestartBetweenCallsCostsNoError) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(cache_->set("k" + std::to_string(i), "v"));
   server_.restart();
   auto got = cache_->strict().get("k0");
-  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  ASSERT_OK(got);
   EXPECT_FALSE(got->has_value());  // the new process is empty
-  EXPECT_TRUE(cache_->strict().set("k0", "v").ok());
+  EXPECT_OK(cache_->strict().set("k0", "v"));
 }
 
 TEST_F(RedisFault, WaitingForAConnectionIsBounded) {

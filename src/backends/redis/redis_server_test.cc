@@ -16,6 +16,7 @@
 #include "cachekit/backends/redis.h"
 #include "cachekit/cache.h"
 #include "cachekit/caches.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -29,7 +30,7 @@ using testing::ServerProcess;
 
 std::shared_ptr<Backend> backend_for(RedisOptions options) {
   auto backend = make_redis_backend(std::move(options));
-  EXPECT_TRUE(backend.ok()) << backend.status().to_string();
+  EXPECT_OK(backend);
   return backend.ok() ? *backend : nullptr;
 }
 
@@ -60,8 +61,8 @@ TEST_F(RedisShared, IntegersAreDecimalTextThatRawIncrUnderstands) {
 TEST_F(RedisShared, ExpiryReachesTheServerAsPxFromTheClock) {
   ManualClock clock;
   auto backend = backend_for({.locations = {url_}, .key_namespace = namespace_, .clock = &clock});
-  ASSERT_TRUE(backend->set("k", "v", Expiry::at(clock.now() + 5s)).ok());
-  ASSERT_TRUE(backend->set("forever", "v", Expiry::never()).ok());
+  ASSERT_OK(backend->set("k", "v", Expiry::at(clock.now() + 5s)));
+  ASSERT_OK(backend->set("forever", "v", Expiry::never()));
   RawRedis raw = RawRedis::from_url(url_);
   long long pttl = raw.command({"PTTL", namespace_ + "k"}).integer;
   EXPECT_GT(pttl, 4000);
@@ -71,7 +72,7 @@ TEST_F(RedisShared, ExpiryReachesTheServerAsPxFromTheClock) {
 }
 
 TEST_F(RedisShared, IncrOnAMissingKeyCreatesNothing) {
-  EXPECT_EQ(backend_->incr("absent", 5).code(), StatusCode::kNotFound);
+  EXPECT_STATUS(backend_->incr("absent", 5), StatusCode::kNotFound);
   RawRedis raw = RawRedis::from_url(url_);
   EXPECT_EQ(raw.command({"EXISTS", namespace_ + "absent"}).integer, 0);
 }
@@ -85,7 +86,7 @@ TEST_F(RedisShared, KeysAndErasePatternCoverTenThousandKeys) {
   ASSERT_TRUE(backend_->set_many(items, Expiry::never())->empty());
 
   auto users = backend_->keys("user:*");
-  ASSERT_TRUE(users.ok()) << users.status().to_string();
+  ASSERT_OK(users);
   EXPECT_EQ(users->size(), 10'000u);
   EXPECT_THAT(*users, Contains("user:9999"));  // the namespace is stripped
   auto erased = redis::erase_pattern(*backend_, "user:*");
@@ -105,7 +106,7 @@ TEST_F(RedisShared, ErasePatternOnACacheMatchesItsPrefixAndVersionLiterally) {
   star.set("x:2", "v", {}, 2);
   other.set("x:1", "v");
   auto erased = redis::erase_pattern(star, "x:*");
-  ASSERT_TRUE(erased.ok()) << erased.status().to_string();
+  ASSERT_OK(erased);
   EXPECT_EQ(*erased, 1u);
   EXPECT_FALSE(star.contains("x:1"));
   EXPECT_TRUE(star.contains("y:1"));
@@ -115,7 +116,7 @@ TEST_F(RedisShared, ErasePatternOnACacheMatchesItsPrefixAndVersionLiterally) {
 
 TEST_F(RedisShared, LocksAreReleasedOnlyByTheirOwner) {
   auto token = redis::try_lock(*backend_, "lock:report", 10s);
-  ASSERT_TRUE(token.ok()) << token.status().to_string();
+  ASSERT_OK(token);
   ASSERT_TRUE(token->has_value());
   EXPECT_FALSE(redis::try_lock(*backend_, "lock:report", 10s)->has_value());  // held
   EXPECT_FALSE(*redis::unlock(*backend_, "lock:report", "not-the-token"));
@@ -124,7 +125,7 @@ TEST_F(RedisShared, LocksAreReleasedOnlyByTheirOwner) {
   EXPECT_TRUE(*redis::unlock(*backend_, "lock:report", **token));
   EXPECT_FALSE(*redis::unlock(*backend_, "lock:report", **token));  // already released
   EXPECT_TRUE(redis::try_lock(*backend_, "lock:report", 10s)->has_value());
-  EXPECT_EQ(redis::try_lock(*backend_, "lock:x", 0ms).code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(redis::try_lock(*backend_, "lock:x", 0ms), StatusCode::kInvalidArgument);
 }
 
 TEST_F(RedisShared, AnExpiredLockHoldersUnlockLeavesTheNextOwnerAlone) {
@@ -139,9 +140,9 @@ TEST_F(RedisShared, AnExpiredLockHoldersUnlockLeavesTheNextOwnerAlone) {
 }
 
 TEST_F(RedisShared, StatsReportServerFieldsAndPoolCounters) {
-  ASSERT_TRUE(backend_->set("k", "v", Expiry::never()).ok());
+  ASSERT_OK(backend_->set("k", "v", Expiry::never()));
   auto stats = backend_->stats();
-  ASSERT_TRUE(stats.ok()) << stats.status().to_string();
+  ASSERT_OK(stats);
   std::map<std::string, std::string> m(stats->begin(), stats->end());
   for (const char* field :
        {"server", "redis_version", "used_memory", "connected_clients", "keyspace_hits",
@@ -161,7 +162,7 @@ TEST(RedisPrivate, ClearWithAScopeLeavesOtherKeysAlone) {
   raw.command({"SET", "session:1", "keep"});
   raw.command({"SET", "shop:1:a", "drop"});
   raw.command({"SET", "shop:1:b", "drop"});
-  ASSERT_TRUE(backend->clear().ok());
+  ASSERT_OK(backend->clear());
   EXPECT_EQ(raw.command({"EXISTS", "shop:1:a", "shop:1:b"}).integer, 0);
   EXPECT_EQ(raw.command({"GET", "session:1"}).str, "keep");
   EXPECT_EQ(raw.calls("flushdb"), 0);
@@ -175,7 +176,7 @@ TEST(RedisPrivate, ClearWithoutAScopeFlushesOnlyItsOwnDatabase) {
   RawRedis db4("127.0.0.1", server.port(), 4);
   db3.command({"SET", "a", "1"});
   db4.command({"SET", "b", "2"});
-  ASSERT_TRUE(backend->clear().ok());
+  ASSERT_OK(backend->clear());
   EXPECT_EQ(db3.command({"DBSIZE"}).integer, 0);
   EXPECT_EQ(db4.command({"GET", "b"}).str, "2");
   EXPECT_EQ(db4.calls("flushall"), 0);
@@ -193,7 +194,7 @@ TEST(RedisPrivate, ClearOfAPrefixedCacheKeepsOtherKeysInItsDatabase) {
   RawRedis raw("127.0.0.1", server.port(), 2);
   raw.command({"SET", "foreign", "keep"});
   raw.command({"SET", "shop:1:hello", "keep: another prefix that the glob * would match"});
-  ASSERT_TRUE(cache.strict().clear().ok());
+  ASSERT_OK(cache.strict().clear());
   EXPECT_FALSE(cache.get("hello").has_value());
   EXPECT_EQ(raw.command({"GET", "foreign"}).str, "keep");
   EXPECT_EQ(raw.command({"EXISTS", "shop:1:hello"}).integer, 1);
@@ -210,7 +211,7 @@ TEST(RedisPrivate, ClearFlushesTheDatabaseOnlyWhenAskedTo) {
   ASSERT_TRUE(cache.set("hello", "world"));
   RawRedis raw("127.0.0.1", server.port(), 2);
   raw.command({"SET", "foreign", "gone"});
-  ASSERT_TRUE(cache.strict().clear().ok());
+  ASSERT_OK(cache.strict().clear());
   EXPECT_EQ(raw.command({"DBSIZE"}).integer, 0);
   EXPECT_EQ(raw.calls("flushdb"), 1);
 }
@@ -234,8 +235,8 @@ TEST(RedisPrivate, PatternScansTakeFewRoundTripsAndNeverUseKeys) {
 TEST(RedisPrivate, IncrScriptIsLoadedOnceThenRunByItsDigest) {
   ServerProcess server = testing::start_private_redis();
   auto backend = backend_for({.locations = {testing::url_of(server)}});
-  ASSERT_TRUE(backend->set("n", "1", Expiry::never()).ok());
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(backend->incr("n", 1).ok());
+  ASSERT_OK(backend->set("n", "1", Expiry::never()));
+  for (int i = 0; i < 3; ++i) ASSERT_OK(backend->incr("n", 1));
   RawRedis raw("127.0.0.1", server.port());
   EXPECT_EQ(raw.calls("eval"), 1);  // the first EVALSHA got NOSCRIPT; EVAL cached the script
   EXPECT_EQ(raw.calls("evalsha"), 3);
@@ -255,7 +256,7 @@ TEST(RedisPrivate, ReadsGoToTheReplicaAndFallBackToThePrimary) {
   on_primary.command({"SET", "k", "from primary"});
   EXPECT_EQ((*backend->get("k"))->view(), "from replica");
   EXPECT_TRUE(*backend->contains("k"));
-  ASSERT_TRUE(backend->set("written", "w", Expiry::never()).ok());
+  ASSERT_OK(backend->set("written", "w", Expiry::never()));
   EXPECT_EQ(on_primary.command({"GET", "written"}).str, "w");
   EXPECT_EQ(on_replica.command({"EXISTS", "written"}).integer, 0);
   replica.kill();
@@ -280,7 +281,7 @@ TEST(RedisPrivate, ConnectsOverAUnixSocketToTheGivenDatabase) {
   ServerProcess server = testing::start_private_redis({"--unixsocket", socket});
   auto backend = backend_for({.locations = {"unix://" + socket + "?db=1"}});
   Status stored = backend->set("k", "v", Expiry::never());
-  ASSERT_TRUE(stored.ok()) << stored.to_string();
+  ASSERT_OK(stored);
   RawRedis raw("127.0.0.1", server.port(), 1);
   EXPECT_EQ(raw.command({"GET", "k"}).str, "v");
 }
@@ -290,12 +291,12 @@ TEST(RedisPrivate, AuthenticatesWithPasswordsAndAclUsers) {
       {"--requirepass", "s3cret", "--user", "app", "on", ">app-pass", "~*", "+@all"});
   std::string address = "127.0.0.1:" + std::to_string(server.port());
   auto password = backend_for({.locations = {"redis://:s3cret@" + address + "/0"}});
-  EXPECT_TRUE(password->set("k", "v", Expiry::never()).ok());
+  EXPECT_OK(password->set("k", "v", Expiry::never()));
   auto user = backend_for({.locations = {"redis://app:app-pass@" + address + "/0"}});
   EXPECT_EQ((*user->get("k"))->view(), "v");
   auto wrong = backend_for({.locations = {"redis://:nope@" + address + "/0"}});
   auto refused = wrong->get("k");
-  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(refused, StatusCode::kInvalidArgument);
   EXPECT_THAT(refused.status().message(), HasSubstr("AUTH failed: WRONGPASS"));
   EXPECT_THAT(refused.status().message(), ::testing::Not(HasSubstr("nope")));
   auto anonymous = backend_for({.locations = {"redis://" + address + "/0"}});

@@ -8,6 +8,7 @@
 
 #include "backends/redis/url.h"
 #include "cachekit/caches.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -18,7 +19,7 @@ using ::testing::Not;
 
 TEST(RedisUrl, ParsesHostPortAndDatabase) {
   auto e = parse_url("redis://cache.internal:6380/2");
-  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  ASSERT_OK(e);
   EXPECT_EQ(e->host, "cache.internal");
   EXPECT_EQ(e->port, 6380);
   EXPECT_EQ(e->db, 2);
@@ -29,7 +30,7 @@ TEST(RedisUrl, ParsesHostPortAndDatabase) {
 TEST(RedisUrl, DefaultsToPort6379AndDatabase0) {
   for (const char* url : {"redis://h", "redis://h/", "REDIS://h"}) {
     auto e = parse_url(url);
-    ASSERT_TRUE(e.ok()) << url;
+    ASSERT_OK(e) << url;
     EXPECT_EQ(e->port, 6379) << url;
     EXPECT_EQ(e->db, 0) << url;
   }
@@ -37,25 +38,25 @@ TEST(RedisUrl, DefaultsToPort6379AndDatabase0) {
 
 TEST(RedisUrl, DatabaseMayComeFromTheQuery) {
   auto e = parse_url("redis://h:1?db=5");
-  ASSERT_TRUE(e.ok());
+  ASSERT_OK(e);
   EXPECT_EQ(e->db, 5);
 }
 
 TEST(RedisUrl, DecodesUserAndPassword) {
   auto e = parse_url("redis://app:p%40ss%2Fw%3Ard@h:7000/1");
-  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  ASSERT_OK(e);
   EXPECT_EQ(e->user, "app");
   EXPECT_EQ(e->password, "p@ss/w:rd");
   EXPECT_EQ(e->host, "h");
   auto password_only = parse_url("redis://:secret@h");
-  ASSERT_TRUE(password_only.ok());
+  ASSERT_OK(password_only);
   EXPECT_EQ(password_only->user, "");
   EXPECT_EQ(password_only->password, "secret");
 }
 
 TEST(RedisUrl, AcceptsBracketedIpv6) {
   auto e = parse_url("redis://[::1]:6390/3");
-  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  ASSERT_OK(e);
   EXPECT_EQ(e->host, "::1");
   EXPECT_EQ(e->port, 6390);
   EXPECT_EQ(e->describe(), "[::1]:6390/3");
@@ -63,13 +64,13 @@ TEST(RedisUrl, AcceptsBracketedIpv6) {
 
 TEST(RedisUrl, ParsesUnixSockets) {
   auto e = parse_url("unix:///run/redis/redis.sock?db=4");
-  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  ASSERT_OK(e);
   EXPECT_TRUE(e->is_unix());
   EXPECT_EQ(e->socket_path, "/run/redis/redis.sock");
   EXPECT_EQ(e->db, 4);
   EXPECT_EQ(e->describe(), "unix:/run/redis/redis.sock?db=4");
   auto with_password = parse_url("unix://:pw@/tmp/r.sock");
-  ASSERT_TRUE(with_password.ok()) << with_password.status().to_string();
+  ASSERT_OK(with_password);
   EXPECT_EQ(with_password->password, "pw");
   EXPECT_EQ(with_password->socket_path, "/tmp/r.sock");
 }
@@ -126,7 +127,7 @@ TEST(RedisUrl, RefusesBadUrlsWithExactMessages) {
   for (const auto& c : cases) {
     auto e = parse_url(c.url);
     ASSERT_FALSE(e.ok()) << c.url;
-    EXPECT_EQ(e.code(), StatusCode::kInvalidArgument) << c.url;
+    EXPECT_STATUS(e, StatusCode::kInvalidArgument) << c.url;
     EXPECT_EQ(e.status().message(), c.message) << c.url;
   }
 }
@@ -140,13 +141,13 @@ TEST(RedisUrl, MessagesNeverContainThePassword) {
 
 TEST(RedisBackendOptions, RefusesMissingLocationsAndBadValues) {
   auto none = make_redis_backend({});
-  EXPECT_EQ(none.code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(none, StatusCode::kInvalidArgument);
   EXPECT_EQ(none.status().message(),
             "the redis backend needs a location, e.g. \"redis://127.0.0.1:6379/0\"");
   auto bad_url = make_redis_backend({.locations = {"redis://a:1/0", "redis://b:99999"}});
   EXPECT_THAT(bad_url.status().message(), HasSubstr("\"redis://b:99999\": the port must be"));
   auto zero = make_redis_backend({.locations = {"redis://a"}, .max_connections = 0});
-  EXPECT_EQ(zero.code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(zero, StatusCode::kInvalidArgument);
   auto slow_wait = make_redis_backend(
       {.locations = {"redis://a"}, .wait_replicas = 1, .wait_timeout = std::chrono::seconds(1)});
   EXPECT_EQ(slow_wait.status().message(), "redis: wait_timeout must be shorter than timeout");
@@ -155,7 +156,7 @@ TEST(RedisBackendOptions, RefusesMissingLocationsAndBadValues) {
 TEST(RedisBackendOptions, DescribesItselfAsAnOutOfProcessStore) {
   // No server is contacted until the first call: a backend exists even for a dead address.
   auto backend = make_redis_backend({.locations = {"redis://127.0.0.1:1/0"}});
-  ASSERT_TRUE(backend.ok());
+  ASSERT_OK(backend);
   const BackendInfo& info = (*backend)->info();
   EXPECT_EQ(info.name, "redis");
   EXPECT_TRUE(info.stores_values);
@@ -169,11 +170,11 @@ TEST(RedisExtras, RefuseOtherBackends) {
   auto locmem = Caches::from_url("locmem://x");
   Backend& backend = locmem.default_cache().backend();
   auto erased = redis::erase_pattern(backend, "*");
-  EXPECT_EQ(erased.code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(erased, StatusCode::kInvalidArgument);
   EXPECT_EQ(erased.status().message(), "not a redis backend (it is \"locmem\")");
-  EXPECT_EQ(redis::try_lock(backend, "k", std::chrono::seconds(1)).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(redis::unlock(backend, "k", "t").code(), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(redis::try_lock(backend, "k", std::chrono::seconds(1)),
+                StatusCode::kInvalidArgument);
+  EXPECT_STATUS(redis::unlock(backend, "k", "t"), StatusCode::kInvalidArgument);
 }
 
 // ---- configuration ----

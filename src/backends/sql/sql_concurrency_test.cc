@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backends/sql/sql_test_support.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -141,7 +142,7 @@ TEST_P(SqlConcurrencyTest, ConcurrentCallersShareABoundedPool) {
   EXPECT_EQ(misses.load(), 0);
   EXPECT_EQ(cache.stats().errors, 0u);
   auto stats = shared->stats();
-  ASSERT_TRUE(stats.ok());
+  ASSERT_OK(stats);
   EXPECT_LE(std::stoi(sql_testing::stat(*stats, "open_connections")), 2);
 }
 
@@ -168,7 +169,7 @@ class SqliteFailureTest : public ::testing::Test {
 TEST_F(SqliteFailureTest, ALockedDatabaseTimesOutWritesButNotReads) {
   const auto path = scratch_.path() / "locked.db";
   auto backend = make(path, 150ms);
-  ASSERT_TRUE(create_cache_table(*backend, false).ok());
+  ASSERT_OK(create_cache_table(*backend, false));
   Cache cache(backend, {.max_error_logs_per_second = 0});
   ASSERT_TRUE(cache.set("k", "before"));
   sqlite3* other = nullptr;  // another process's connection, holding the write lock
@@ -178,7 +179,7 @@ TEST_F(SqliteFailureTest, ALockedDatabaseTimesOutWritesButNotReads) {
   const auto start = std::chrono::steady_clock::now();
   Status status = cache.strict().set("k", "during");
   const auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_EQ(status.code(), StatusCode::kDeadlineExceeded) << status.to_string();
+  EXPECT_STATUS(status, StatusCode::kDeadlineExceeded);
   EXPECT_GE(took, 140ms);
   EXPECT_LT(took, 600ms);
   EXPECT_EQ(cache.get("k"), "before") << "WAL readers do not wait for a writer";
@@ -194,7 +195,7 @@ TEST_F(SqliteFailureTest, ALockedDatabaseTimesOutWritesButNotReads) {
 TEST_F(SqliteFailureTest, AnUnreachableFileIsUnavailable) {
   auto backend = make(scratch_.path() / "no-such-dir" / "cache.db", 1s);
   auto got = backend->get("k");
-  EXPECT_EQ(got.code(), StatusCode::kUnavailable);
+  EXPECT_STATUS(got, StatusCode::kUnavailable);
   EXPECT_NE(got.status().message().find("no-such-dir"), std::string::npos);
 }
 
@@ -202,23 +203,21 @@ TEST_F(SqliteFailureTest, AFileThatIsNotADatabaseIsUnavailable) {
   const auto path = scratch_.path() / "garbage.db";
   std::ofstream(path) << std::string(8192, 'x');
   auto backend = make(path, 1s);
-  EXPECT_EQ(backend->get("k").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(backend->set("k", "v", Expiry::never()).code(), StatusCode::kUnavailable);
+  EXPECT_STATUS(backend->get("k"), StatusCode::kUnavailable);
+  EXPECT_STATUS(backend->set("k", "v", Expiry::never()), StatusCode::kUnavailable);
 }
 
 TEST_F(SqliteFailureTest, OptionsAreChecked) {
-  EXPECT_EQ(make_sqlite_backend({}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_sqlite_backend({.path = ":memory:"}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_sqlite_backend({.path = "x.db", .table = ""}).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_sqlite_backend({.path = "x.db", .max_connections = 0}).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_postgres_backend({}).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(make_postgres_backend({.url = "postgresql://h/db?nosuchparam=1"}).code(),
-            StatusCode::kInvalidArgument);
-  EXPECT_EQ(
-      make_postgres_backend({.url = "postgresql://h/db", .table = std::string(64, 't')}).code(),
-      StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_sqlite_backend({}), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_sqlite_backend({.path = ":memory:"}), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_sqlite_backend({.path = "x.db", .table = ""}), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_sqlite_backend({.path = "x.db", .max_connections = 0}),
+                StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_postgres_backend({}), StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_postgres_backend({.url = "postgresql://h/db?nosuchparam=1"}),
+                StatusCode::kInvalidArgument);
+  EXPECT_STATUS(make_postgres_backend({.url = "postgresql://h/db", .table = std::string(64, 't')}),
+                StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "backends/sql/sql_test_support.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -38,7 +39,7 @@ TEST(SqlConfig, RelativeSqlitePathIsRelativeToTheConfigurationFile) {
   auto caches = Caches::from_file(file);
   Cache& cache = caches.default_cache();
   EXPECT_EQ(cache.backend_info().name, "sqlite");
-  ASSERT_TRUE(create_cache_table(cache.backend(), false).ok());
+  ASSERT_OK(create_cache_table(cache.backend(), false));
   EXPECT_EQ(stat(cache, "location"), (scratch.path() / "etc" / "data" / "c.db").string());
   EXPECT_EQ(stat(cache, "table"), "my cache");
   EXPECT_EQ(stat(cache, "max_entries"), "7");
@@ -53,7 +54,7 @@ TEST(SqlConfig, SqliteUrlNamesAnAbsolutePath) {
   const auto path = scratch.path() / "url cache.db";
   auto caches = Caches::from_url("sqlite://" + path.string());  // the space, percent-decoded
   EXPECT_EQ(caches.default_cache().backend_info().name, "sqlite");
-  ASSERT_TRUE(create_cache_table(caches.default_cache().backend(), false).ok());
+  ASSERT_OK(create_cache_table(caches.default_cache().backend(), false));
   EXPECT_EQ(stat(caches.default_cache(), "location"), path.string());
   EXPECT_THAT(config_error("[caches.default]\nurl = \"sqlite://relative.db\"\n"),
               HasSubstr("a sqlite URL needs an absolute path"));
@@ -75,7 +76,7 @@ TEST(SqlConfig, PostgresqlUrlsChooseThePostgresBackend) {
                         "test.toml");
   Cache& cache = caches.default_cache();
   auto created = create_cache_table(cache.backend(), false);
-  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  ASSERT_OK(created);
   EXPECT_THAT(created->sql, HasSubstr("UNLOGGED"));
   EXPECT_TRUE(cache.set("k", "v"));
   EXPECT_EQ(cache.get("k"), "v");
@@ -95,16 +96,16 @@ void expect_clear_keeps_the_other_prefix(const std::string& location_line) {
   auto caches = Caches::from_toml(cache_table("default", "a_b%é") + cache_table("other", "axb%é") +
                                       cache_table("third", "a_b%éz"),
                                   "test.toml");
-  ASSERT_TRUE(create_cache_table(caches["default"].backend(), false).ok());
+  ASSERT_OK(create_cache_table(caches["default"].backend(), false));
   Cache& mine = caches["default"];
   ASSERT_TRUE(mine.set("k", "mine"));
   ASSERT_TRUE(caches["other"].set("k", "other"));
   ASSERT_TRUE(caches["third"].set("k", "third"));
-  ASSERT_TRUE(mine.strict().clear().ok());
+  ASSERT_OK(mine.strict().clear());
   EXPECT_FALSE(mine.get("k").has_value());
   EXPECT_EQ(caches["other"].get("k"), "other");
   EXPECT_EQ(caches["third"].get("k"), "third");
-  ASSERT_TRUE(caches["other"].strict().clear().ok());
+  ASSERT_OK(caches["other"].strict().clear());
   EXPECT_FALSE(caches["other"].get("k").has_value());
   EXPECT_EQ(caches["third"].get("k"), "third");
 }
@@ -124,7 +125,7 @@ TEST(SqlConfig, TheLocationShownNeverIncludesThePassword) {
   options.url = "postgresql://app:s3cret@127.0.0.1:1/shop";
   options.timeout = std::chrono::milliseconds(500);
   auto backend = make_postgres_backend(options);
-  ASSERT_TRUE(backend.ok());
+  ASSERT_OK(backend);
   auto got = (*backend)->get("k");  // port 1 refuses: the error names the location
   ASSERT_FALSE(got.ok());
   EXPECT_THAT(got.status().message(), ::testing::Not(HasSubstr("s3cret")));

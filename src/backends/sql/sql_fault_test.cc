@@ -16,6 +16,7 @@
 
 #include "backends/sql/sql_test_support.h"
 #include "support/postgres_server.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -42,14 +43,14 @@ class PostgresFaultTest : public ::testing::Test {
     {  // with the default, generous timeouts: a cluster just started on a busy machine can
        // take longer than the test's 200 ms to accept its first connection
       auto setup = make_postgres_backend(options);
-      ASSERT_TRUE(setup.ok()) << setup.status().to_string();
+      ASSERT_OK(setup);
       auto created = create_cache_table(**setup, false);
-      ASSERT_TRUE(created.ok()) << created.status().to_string();
+      ASSERT_OK(created);
     }
     options.timeout = kTimeout;
     options.connect_timeout = kTimeout;
     auto backend = make_postgres_backend(options);
-    ASSERT_TRUE(backend.ok()) << backend.status().to_string();
+    ASSERT_OK(backend);
     backend_ = *backend;
     cache_ = std::make_unique<Cache>(backend_, CacheOptions{.max_error_logs_per_second = 0});
     // One pooled connection before the faults start, so that no test's first call pays a
@@ -58,7 +59,7 @@ class PostgresFaultTest : public ::testing::Test {
     while (!cache_->strict().get("warm-up").ok() && Clock::now() < deadline) {
       std::this_thread::sleep_for(50ms);
     }
-    ASSERT_TRUE(cache_->strict().get("warm-up").ok());
+    ASSERT_OK(cache_->strict().get("warm-up"));
   }
 
   // Runs `call` and returns how long it took.
@@ -94,7 +95,7 @@ TEST_F(PostgresFaultTest, AStoppedServerFailsFastAsUnavailable) {
   server_->shutdown();
   Result<std::optional<Bytes>> got = std::optional<Bytes>{};
   auto took = timed([&] { got = cache_->strict().get("k"); });
-  EXPECT_EQ(got.code(), StatusCode::kUnavailable) << got.status().to_string();
+  EXPECT_STATUS(got, StatusCode::kUnavailable);
   EXPECT_LT(took, 100ms) << "a refused connection costs no timeout";
   took = timed([&] { EXPECT_FALSE(cache_->get("k").has_value()); });  // fail-open: a miss
   EXPECT_LT(took, 100ms);
@@ -108,7 +109,7 @@ TEST_F(PostgresFaultTest, AFrozenServerCostsAtMostTheTimeout) {
   for (int i = 0; i < 3; ++i) {  // an established connection, then new ones
     Result<std::optional<Bytes>> got = std::optional<Bytes>{};
     auto took = timed([&] { got = cache_->strict().get("k"); });
-    EXPECT_EQ(got.code(), StatusCode::kDeadlineExceeded) << got.status().to_string();
+    EXPECT_STATUS(got, StatusCode::kDeadlineExceeded);
     EXPECT_GE(took, kTimeout - 20ms);
     EXPECT_LT(took, 700ms);
   }
@@ -127,12 +128,12 @@ TEST_F(PostgresFaultTest, AFrozenServerIsMarkedDownAndLaterCallsFailFast) {
   ASSERT_TRUE(cache_->set("k", "v"));
   server_->pause();
   for (int i = 0; i < 3; ++i) {  // failure_threshold (3) timeouts in a row
-    EXPECT_EQ(cache_->strict().get("k").code(), StatusCode::kDeadlineExceeded);
+    EXPECT_STATUS(cache_->strict().get("k"), StatusCode::kDeadlineExceeded);
   }
   for (int i = 0; i < 20; ++i) {
     Result<std::optional<Bytes>> got = std::optional<Bytes>{};
     auto took = timed([&] { got = cache_->strict().get("k"); });
-    EXPECT_EQ(got.code(), StatusCode::kUnavailable) << got.status().to_string();
+    EXPECT_STATUS(got, StatusCode::kUnavailable);
     EXPECT_NE(got.status().message().find("marked down"), std::string::npos)
         << got.status().to_string();
     EXPECT_LT(took, 50ms) << "call " << i << " waited for the frozen server";
@@ -155,11 +156,11 @@ TEST_F(PostgresFaultTest, ServiceResumesAfterARestartWithoutANewBackend) {
   // Stale pooled connections are noticed and replaced: no call fails once it is found.
   for (int t = 0; t < 4; ++t) {
     auto got = cache_->strict().get("k" + std::to_string(t));
-    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    ASSERT_OK(got);
     EXPECT_EQ(*got, "v");
   }
   auto n = cache_->strict().set("n", "1");
-  EXPECT_TRUE(n.ok());
+  EXPECT_OK(n);
   EXPECT_EQ(*cache_->strict().incr("n"), 2);
 }
 
@@ -171,7 +172,7 @@ TEST_F(PostgresFaultTest, ServiceResumesAfterACrash) {
   server_->restart();  // crash recovery
   EXPECT_LT(until_served([&] { return cache_->strict().get("k").ok(); }), kRetryInterval + 1s);
   auto got = cache_->strict().get("k");
-  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  ASSERT_OK(got);
   EXPECT_TRUE(cache_->set("k2", "v2"));
   EXPECT_EQ(cache_->get("k2"), "v2");
 }
@@ -204,7 +205,7 @@ TEST_F(PostgresFaultTest, AServerFrozenMidCallLeavesNoBrokenConnectionBehind) {
   EXPECT_LT(until_served([&] { return cache_->strict().set("after", "-1").ok(); }),
             kRetryInterval + 1s);
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(cache_->strict().set("after", std::to_string(i)).ok()) << "call " << i;
+    ASSERT_OK(cache_->strict().set("after", std::to_string(i))) << "call " << i;
   }
   EXPECT_EQ(cache_->get("after"), "9");
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backends/sql/sql_test_support.h"
+#include "support/status_matchers.h"
 
 namespace cachekit {
 namespace {
@@ -33,7 +34,7 @@ class SqlBackendTest : public ::testing::TestWithParam<Engine> {
   }
   std::string stat(std::string_view name) {
     auto stats = backend_->stats();
-    EXPECT_TRUE(stats.ok()) << stats.status().to_string();
+    EXPECT_OK(stats);
     return stats.ok() ? sql_testing::stat(*stats, name) : "";
   }
 
@@ -50,14 +51,14 @@ TEST_P(SqlBackendTest, TableNamesWithSpacesQuotesAndSqlWork) {
   if (GetParam() == Engine::kPostgres) setup.table += " " + std::to_string(::getpid());
   auto backend = make(setup);
   Cache cache(backend, {.clock = &clock_});
-  ASSERT_TRUE(cache.strict().set("k", "v").ok());
+  ASSERT_OK(cache.strict().set("k", "v"));
   EXPECT_EQ(cache.get("k"), "v");
   EXPECT_EQ(cache.strict().keys("*")->size(), 1u);
   EXPECT_EQ(sql_testing::stat(*backend->stats(), "table"), setup.table);
   auto again = create_cache_table(*backend, true);
-  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  ASSERT_OK(again);
   EXPECT_TRUE(again->existed);
-  EXPECT_TRUE(cache.strict().clear().ok());
+  EXPECT_OK(cache.strict().clear());
   EXPECT_FALSE(cache.get("k").has_value());
 }
 
@@ -78,12 +79,11 @@ TEST_P(SqlBackendTest, MissingTableIsAnErrorNamingTheTableAndTheCommand) {
   auto backend = make(setup);
   Cache cache(backend, {.clock = &clock_, .max_error_logs_per_second = 0});
   auto got = cache.strict().get("k");
-  ASSERT_FALSE(got.ok());
-  EXPECT_EQ(got.code(), StatusCode::kFailedPrecondition);
+  ASSERT_STATUS(got, StatusCode::kFailedPrecondition);
   EXPECT_NE(got.status().message().find("'" + setup.table + "'"), std::string::npos)
       << got.status().message();
   EXPECT_NE(got.status().message().find("cachekit createcachetable"), std::string::npos);
-  EXPECT_EQ(cache.strict().set("k", "v").code(), StatusCode::kFailedPrecondition);
+  EXPECT_STATUS(cache.strict().set("k", "v"), StatusCode::kFailedPrecondition);
   EXPECT_FALSE(cache.get("k").has_value());  // fail-open: a miss, counted
   EXPECT_FALSE(cache.set("k", "v"));
   EXPECT_EQ(cache.stats().errors, 2u);
@@ -95,18 +95,18 @@ TEST_P(SqlBackendTest, CreateCacheTableReportsExistingTablesAndCreatesMissingOne
   setup.create_table = false;
   auto backend = make(setup);
   auto dry = create_cache_table(*backend, true);
-  ASSERT_TRUE(dry.ok()) << dry.status().to_string();
+  ASSERT_OK(dry);
   EXPECT_FALSE(dry->existed);
   EXPECT_NE(dry->sql.find("CREATE"), std::string::npos);
   EXPECT_NE(dry->sql.find("\"" + setup.table + "\""), std::string::npos) << dry->sql;
-  EXPECT_EQ(Cache(backend).strict().get("k").code(), StatusCode::kFailedPrecondition)
+  EXPECT_STATUS(Cache(backend).strict().get("k"), StatusCode::kFailedPrecondition)
       << "a dry run must create nothing";
   auto created = create_cache_table(*backend, false);
-  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  ASSERT_OK(created);
   EXPECT_FALSE(created->existed);
-  EXPECT_TRUE(Cache(backend).strict().set("k", "v").ok());
+  EXPECT_OK(Cache(backend).strict().set("k", "v"));
   auto second = create_cache_table(*backend, false);
-  ASSERT_TRUE(second.ok());
+  ASSERT_OK(second);
   EXPECT_TRUE(second->existed);
 }
 
@@ -123,21 +123,21 @@ TEST_P(SqlBackendTest, CreateCacheTableRefusesOtherBackends) {
     Status clear() override { return {}; }
     Result<Ttl> ttl(std::string_view) override { return Ttl::missing(); }
   } fake;
-  EXPECT_EQ(create_cache_table(fake, true).code(), StatusCode::kUnimplemented);
+  EXPECT_STATUS(create_cache_table(fake, true), StatusCode::kUnimplemented);
 }
 
 TEST_P(SqlBackendTest, IncrFollowsParseDecimalExactly) {
   auto strict = cache_->strict();
-  ASSERT_TRUE(strict.set("zeros", "007").ok());
+  ASSERT_OK(strict.set("zeros", "007"));
   EXPECT_EQ(*strict.incr("zeros"), 8);
   EXPECT_EQ(cache_->get("zeros"), "8");
-  ASSERT_TRUE(strict.set("minus-zero", "-0").ok());
+  ASSERT_OK(strict.set("minus-zero", "-0"));
   EXPECT_EQ(*strict.incr("minus-zero", -5), -5);
   for (const std::string& bad :
        std::vector<std::string>{"12abc", " 5", "+5", "5 ", "", "1.5", "0x10",
                                 "99999999999999999999", std::string("1\0", 2)}) {
-    ASSERT_TRUE(strict.set("bad", bad).ok());
-    EXPECT_EQ(strict.incr("bad").code(), StatusCode::kFailedPrecondition) << "'" << bad << "'";
+    ASSERT_OK(strict.set("bad", bad));
+    EXPECT_STATUS(strict.incr("bad"), StatusCode::kFailedPrecondition) << "'" << bad << "'";
     EXPECT_EQ(cache_->get("bad"), bad) << "a refused incr must leave the value alone";
   }
 }
@@ -146,20 +146,20 @@ TEST_P(SqlBackendTest, IncrAtTheEdgesOfInt64) {
   auto strict = cache_->strict();
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
   constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
-  ASSERT_TRUE(strict.set("n", std::to_string(kMax - 1)).ok());
+  ASSERT_OK(strict.set("n", std::to_string(kMax - 1)));
   EXPECT_EQ(*strict.incr("n"), kMax);
-  EXPECT_EQ(strict.incr("n").code(), StatusCode::kOutOfRange);
+  EXPECT_STATUS(strict.incr("n"), StatusCode::kOutOfRange);
   EXPECT_EQ(cache_->get("n"), std::to_string(kMax));
-  ASSERT_TRUE(strict.set("m", std::to_string(kMin + 3)).ok());
+  ASSERT_OK(strict.set("m", std::to_string(kMin + 3)));
   EXPECT_EQ(*strict.incr("m", -3), kMin);
-  EXPECT_EQ(strict.incr("m", -1).code(), StatusCode::kOutOfRange);
+  EXPECT_STATUS(strict.incr("m", -1), StatusCode::kOutOfRange);
   EXPECT_EQ(*strict.incr("m", kMax), -1);
 }
 
 TEST_P(SqlBackendTest, IncrOnAnExpiredKeyIsNotFound) {
   cache_->set("n", "1", 10);
   clock_.advance(11s);
-  EXPECT_EQ(cache_->strict().incr("n").code(), StatusCode::kNotFound);
+  EXPECT_STATUS(cache_->strict().incr("n"), StatusCode::kNotFound);
 }
 
 TEST_P(SqlBackendTest, GetRemovesTheExpiredRowItFinds) {
@@ -242,13 +242,13 @@ TEST_P(SqlBackendTest, CullFrequencyZeroEmptiesTheTable) {
 TEST_P(SqlBackendTest, KeysMatchGlobsAsGlobMatchDoes) {
   const std::vector<std::string> keys = {"a*b", "a*c",  "axb",    "ab",     "a\\b",   "ä-1",
                                          "ä-2", "b[1]", "user:1", "user:2", "user:10"};
-  for (const auto& k : keys) ASSERT_TRUE(backend_->set(k, "v", Expiry::never()).ok());
-  ASSERT_TRUE(backend_->set("user:old", "v", Expiry::at(clock_.now() + 1s)).ok());
+  for (const auto& k : keys) ASSERT_OK(backend_->set(k, "v", Expiry::never()));
+  ASSERT_OK(backend_->set("user:old", "v", Expiry::at(clock_.now() + 1s)));
   clock_.advance(2s);
   for (std::string pattern : {"*", "a\\*b", "a*", "a?b", "ä-*", "b\\[1\\]", "user:?", "user:*",
                               "user:[12]", "a\\\\b", "[^a]*", "nothing*"}) {
     auto got = backend_->keys(pattern);
-    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    ASSERT_OK(got);
     std::vector<std::string> expected;
     for (const auto& k : keys) {
       if (glob_match(pattern, k)) expected.push_back(k);
@@ -289,7 +289,7 @@ TEST_P(SqlBackendTest, BatchesHandleDuplicatesAndSpanSeveralStatements) {
   for (auto v : views) finals.push_back(cache_->make_key(v));
   std::vector<std::string_view> final_views(finals.begin(), finals.end());
   auto direct = backend_->get_many(final_views);
-  ASSERT_TRUE(direct.ok());
+  ASSERT_OK(direct);
   ASSERT_EQ(direct->size(), 3u);
   EXPECT_EQ((*direct)[0], "last wins");
   EXPECT_EQ((*direct)[1], "last wins");
@@ -312,17 +312,17 @@ TEST_P(SqlBackendTest, EraseCountsOnlyLiveRows) {
 
 TEST_P(SqlBackendTest, ValuesAreStoredAsRawBytes) {
   std::string value("\0\x01\xff\\x00'\"", 8);
-  ASSERT_TRUE(backend_->set("bin", value, Expiry::never()).ok());
+  ASSERT_OK(backend_->set("bin", value, Expiry::never()));
   auto got = backend_->get("bin");
   ASSERT_TRUE(got.ok() && got->has_value());
   EXPECT_EQ((*got)->view(), value);
-  ASSERT_TRUE(backend_->set("empty", "", Expiry::never()).ok());
+  ASSERT_OK(backend_->set("empty", "", Expiry::never()));
   EXPECT_EQ(backend_->get("empty")->value(), "");
 }
 
 TEST_P(SqlBackendTest, AnExpiryInThePastRemovesTheKey) {
-  ASSERT_TRUE(backend_->set("k", "v", Expiry::never()).ok());
-  ASSERT_TRUE(backend_->set("k", "v2", Expiry::at(clock_.now() - 1s)).ok());
+  ASSERT_OK(backend_->set("k", "v", Expiry::never()));
+  ASSERT_OK(backend_->set("k", "v2", Expiry::at(clock_.now() - 1s)));
   EXPECT_FALSE(backend_->get("k")->has_value());
   EXPECT_EQ(stat("entries"), "0");
 }
@@ -340,9 +340,9 @@ TEST(SqliteFiles, DatabaseWalAndShmFilesAreCreatedOwnerOnly) {
   SqliteOptions options;
   options.path = scratch.path() / "private.db";
   auto backend = make_sqlite_backend(options);
-  ASSERT_TRUE(backend.ok()) << backend.status().to_string();
-  ASSERT_TRUE(create_cache_table(**backend, false).ok());
-  ASSERT_TRUE((*backend)->set("k", "v", Expiry::never()).ok());
+  ASSERT_OK(backend);
+  ASSERT_OK(create_cache_table(**backend, false));
+  ASSERT_OK((*backend)->set("k", "v", Expiry::never()));
   ::umask(previous);
   for (const char* suffix : {"", "-wal", "-shm"}) {
     const std::string file = options.path.string() + suffix;
