@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "cachekit/backends/locmem.h"
+#include "support/backend_wrapper.h"
 #include "support/status_matchers.h"
 
 namespace cachekit {
@@ -17,60 +18,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Wraps a backend; fails every call while `down`, or just call number `fail_call`.
-class FaultyBackend final : public Backend {
- public:
-  explicit FaultyBackend(std::shared_ptr<Backend> inner, KeyPolicy policy = KeyPolicy::kWarn)
-      : inner_(std::move(inner)), info_(inner_->info()) {
-    info_.key_policy = policy;
-  }
-  bool down = false;
-  int fail_call = -1;
-  int calls = 0;
-
-  const BackendInfo& info() const noexcept override { return info_; }
-  Result<std::optional<Bytes>> get(std::string_view k) override {
-    if (auto s = fault(); !s.ok()) return s;
-    return inner_->get(k);
-  }
-  Status set(std::string_view k, std::string_view v, Expiry e) override {
-    if (auto s = fault(); !s.ok()) return s;
-    return inner_->set(k, v, e);
-  }
-  Result<bool> add(std::string_view k, std::string_view v, Expiry e) override {
-    if (auto s = fault(); !s.ok()) return s;
-    return inner_->add(k, v, e);
-  }
-  Result<bool> touch(std::string_view k, Expiry e) override {
-    if (auto s = fault(); !s.ok()) return s;
-    return inner_->touch(k, e);
-  }
-  Result<bool> erase(std::string_view k) override {
-    if (auto s = fault(); !s.ok()) return s;
-    return inner_->erase(k);
-  }
-  Result<std::int64_t> incr(std::string_view k, std::int64_t d) override {
-    if (auto s = fault(); !s.ok()) return s;
-    return inner_->incr(k, d);
-  }
-  Status clear() override {
-    if (auto s = fault(); !s.ok()) return s;
-    return inner_->clear();
-  }
-  Result<Ttl> ttl(std::string_view k) override {
-    if (auto s = fault(); !s.ok()) return s;
-    return inner_->ttl(k);
-  }
-
- private:
-  Status fault() {
-    int n = calls++;
-    if (down || n == fail_call) return unavailable_error("injected fault");
-    return {};
-  }
-  std::shared_ptr<Backend> inner_;
-  BackendInfo info_;
-};
+using testing::BackendWrapper;
+using testing::Op;
 
 TEST(MakeKey, JoinsPrefixVersionAndKey) {
   EXPECT_EQ(default_key_function("foo", "", 1), ":1:foo");
@@ -95,13 +44,14 @@ TEST(KeyProblem, UsesDjangosWords) {
 }
 
 TEST(Cache, RefusingBackendRejectsHostileKeysWithAReason) {
-  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend(), KeyPolicy::kRefuse);
+  auto backend = std::make_shared<BackendWrapper>(
+      make_locmem_backend(), testing::BackendWrapperOptions{.key_policy = KeyPolicy::kRefuse});
   Cache cache(backend);
   Status s = cache.strict().set("has space", "v");
   EXPECT_STATUS(s, StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("':1:has space'"), std::string::npos);
   EXPECT_FALSE(cache.set("has space", "v"));
-  EXPECT_EQ(backend->calls, 0) << "a refused key must never reach the store";
+  EXPECT_EQ(backend->calls(Op::kAny), 0) << "a refused key must never reach the store";
 }
 
 TEST(Cache, ConstructionRejectsBadConfiguration) {
@@ -110,10 +60,10 @@ TEST(Cache, ConstructionRejectsBadConfiguration) {
 }
 
 TEST(Cache, FailsOpenWhenTheStoreIsDown) {
-  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
+  auto backend = std::make_shared<BackendWrapper>(make_locmem_backend());
   Cache cache(backend, {.max_error_logs_per_second = 0});
   cache.set("k", "v");
-  backend->down = true;
+  backend->set_down(true);
   EXPECT_FALSE(cache.get("k").has_value());
   EXPECT_FALSE(cache.set("k", "v2"));
   EXPECT_FALSE(cache.add("new", "v"));
@@ -127,14 +77,14 @@ TEST(Cache, FailsOpenWhenTheStoreIsDown) {
   EXPECT_FALSE(cache.clear());
   EXPECT_STATUS(cache.incr("k"), StatusCode::kUnavailable);
   EXPECT_EQ(cache.stats().errors, 11u);
-  backend->down = false;
+  backend->set_down(false);
   EXPECT_EQ(cache.get("k")->view(), "v") << "service resumes when the store returns";
 }
 
 TEST(Cache, StrictCallsReportTheStoreError) {
-  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
+  auto backend = std::make_shared<BackendWrapper>(make_locmem_backend());
   Cache cache(backend, {.max_error_logs_per_second = 0});
-  backend->down = true;
+  backend->set_down(true);
   StrictCache strict = cache.strict();
   EXPECT_STATUS(strict.get("k"), StatusCode::kUnavailable);
   EXPECT_STATUS(strict.set("k", "v"), StatusCode::kUnavailable);
@@ -145,9 +95,9 @@ TEST(Cache, StrictCallsReportTheStoreError) {
 
 TEST(Cache, GetOrSetAnswersWhicheverBackendCallFails) {
   // Fault matrix: fail the Nth store call for every N; the caller always gets the value.
-  for (int n = 0; n < 4; ++n) {
-    auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
-    backend->fail_call = n;
+  for (int n = 1; n <= 4; ++n) {
+    auto backend = std::make_shared<BackendWrapper>(make_locmem_backend());
+    backend->fail_calls(Op::kAny, n);
     Cache cache(backend, {.max_error_logs_per_second = 0});
     EXPECT_EQ(cache.get_or_set("k", [] { return std::string("fresh"); }).view(), "fresh")
         << "failing call " << n;
@@ -160,8 +110,8 @@ TEST(Cache, FailureLoggingIsRateLimited) {
   spdlog::drop("cachekit");
   spdlog::register_logger(std::make_shared<spdlog::logger>(
       "cachekit", std::make_shared<spdlog::sinks::ostream_sink_st>(out)));
-  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
-  backend->down = true;
+  auto backend = std::make_shared<BackendWrapper>(make_locmem_backend());
+  backend->set_down(true);
   Cache cache(backend, {.alias = "pages", .max_error_logs_per_second = 3});
   for (int i = 0; i < 100; ++i) (void)cache.get("k");
   spdlog::drop("cachekit");

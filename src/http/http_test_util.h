@@ -1,8 +1,7 @@
 #pragma once
-// Shared pieces of the http tests: requests, a Cache on an injected clock, and Backend
-// decorators that fail every call or hide the keys() capability.
+// Shared pieces of the http tests: requests, and a Cache on an injected clock whose store can
+// hide the keys() capability.
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -11,6 +10,7 @@
 #include "cachekit/backends/locmem.h"
 #include "cachekit/cache.h"
 #include "cachekit/http/message.h"
+#include "support/backend_wrapper.h"
 
 namespace cachekit::http::testing {
 
@@ -31,79 +31,10 @@ inline Request get(std::string target, std::vector<std::pair<std::string, std::s
   return make_request("GET", std::move(target), std::move(h));
 }
 
-// A Backend that fails every call with kUnavailable, as a store that is down does.
-class FailingBackend final : public Backend {
- public:
-  FailingBackend() { info_.name = "failing"; }
-  const BackendInfo& info() const noexcept override { return info_; }
-  Result<std::optional<Bytes>> get(std::string_view) override { return down(); }
-  Status set(std::string_view, std::string_view, Expiry) override { return down(); }
-  Result<bool> add(std::string_view, std::string_view, Expiry) override { return down(); }
-  Result<bool> touch(std::string_view, Expiry) override { return down(); }
-  Result<bool> erase(std::string_view) override { return down(); }
-  Result<std::int64_t> incr(std::string_view, std::int64_t) override { return down(); }
-  Status clear() override { return down(); }
-  Result<Ttl> ttl(std::string_view) override { return down(); }
-  Result<std::vector<std::string>> keys(std::string_view) override { return down(); }
-  std::atomic<int> calls{0};
-
- private:
-  Status down() {
-    ++calls;
-    return unavailable_error("connection refused (test)");
-  }
-  BackendInfo info_;
-};
-
-// Forwards every primitive to another backend; the decorators below override what they change.
-class ForwardingBackend : public Backend {
- public:
-  explicit ForwardingBackend(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
-  const BackendInfo& info() const noexcept override { return inner_->info(); }
-  Result<std::optional<Bytes>> get(std::string_view k) override { return inner_->get(k); }
-  Status set(std::string_view k, std::string_view v, Expiry e) override {
-    return inner_->set(k, v, e);
-  }
-  Result<bool> add(std::string_view k, std::string_view v, Expiry e) override {
-    return inner_->add(k, v, e);
-  }
-  Result<bool> touch(std::string_view k, Expiry e) override { return inner_->touch(k, e); }
-  Result<bool> erase(std::string_view k) override { return inner_->erase(k); }
-  Result<std::int64_t> incr(std::string_view k, std::int64_t d) override {
-    return inner_->incr(k, d);
-  }
-  Status clear() override { return inner_->clear(); }
-  Result<Ttl> ttl(std::string_view k) override { return inner_->ttl(k); }
-
- protected:
-  std::shared_ptr<Backend> inner_;
-};
-
-// Forwards to another backend but cannot list keys (as memcached cannot).
-class NoKeysBackend final : public ForwardingBackend {
- public:
-  explicit NoKeysBackend(std::shared_ptr<Backend> inner) : ForwardingBackend(std::move(inner)) {
-    info_ = inner_->info();
-    info_.name = "nokeys";
-    info_.supports_keys = false;
-  }
-  const BackendInfo& info() const noexcept override { return info_; }
-
- private:
-  BackendInfo info_;
-};
-
-// Forwards every call to another backend and counts keys() (store listings), so a test can
-// prove a path never lists the store.
-class KeysCountingBackend final : public ForwardingBackend {
- public:
-  using ForwardingBackend::ForwardingBackend;
-  Result<std::vector<std::string>> keys(std::string_view pattern) override {
-    ++keys_calls;
-    return inner_->keys(pattern);
-  }
-  std::atomic<int> keys_calls{0};
-};
+// The fault-injecting decorator (support/backend_wrapper.h), under the names the http tests use.
+using ::cachekit::testing::BackendWrapper;
+using ::cachekit::testing::BackendWrapperOptions;
+using ::cachekit::testing::Op;
 
 // A locmem Cache whose store, façade and page cache all read one ManualClock.
 struct ClockedCache {
@@ -112,7 +43,10 @@ struct ClockedCache {
     o.max_entries = 10000;
     o.clock = &clock;
     backend = make_locmem_backend(o);
-    if (hide_keys) backend = std::make_shared<NoKeysBackend>(backend);
+    if (hide_keys) {
+      backend = std::make_shared<BackendWrapper>(
+          backend, BackendWrapperOptions{.name = "nokeys", .hide_keys = true});
+    }
     CacheOptions co;
     co.clock = &clock;
     cache = std::make_unique<Cache>(backend, co);

@@ -15,6 +15,7 @@
 #include "cachekit/http/page_cache.h"
 #include "cachekit/server/server.h"
 #include "e2e/http_client.h"
+#include "support/backend_wrapper.h"
 
 namespace cachekit::server {
 namespace {
@@ -33,60 +34,11 @@ ServerOptions test_options() {
   return o;
 }
 
-// A store that can be "killed": once dead, every call fails as a down server's would.
-class KillableBackend final : public Backend {
- public:
-  explicit KillableBackend(std::shared_ptr<Backend> inner) : inner_(std::move(inner)) {}
-  void kill() { dead_ = true; }
-
-  const BackendInfo& info() const noexcept override { return inner_->info(); }
-  Result<std::optional<Bytes>> get(std::string_view key) override {
-    if (dead_) return down();
-    return inner_->get(key);
-  }
-  Status set(std::string_view key, std::string_view value, Expiry expiry) override {
-    if (dead_) return down();
-    return inner_->set(key, value, expiry);
-  }
-  Result<bool> add(std::string_view key, std::string_view value, Expiry expiry) override {
-    if (dead_) return down();
-    return inner_->add(key, value, expiry);
-  }
-  Result<bool> touch(std::string_view key, Expiry expiry) override {
-    if (dead_) return down();
-    return inner_->touch(key, expiry);
-  }
-  Result<bool> erase(std::string_view key) override {
-    if (dead_) return down();
-    return inner_->erase(key);
-  }
-  Result<std::int64_t> incr(std::string_view key, std::int64_t delta) override {
-    if (dead_) return down();
-    return inner_->incr(key, delta);
-  }
-  Status clear() override {
-    if (dead_) return down();
-    return inner_->clear();
-  }
-  Result<Ttl> ttl(std::string_view key) override {
-    if (dead_) return down();
-    return inner_->ttl(key);
-  }
-  Result<std::vector<std::string>> keys(std::string_view pattern) override {
-    if (dead_) return down();
-    return inner_->keys(pattern);
-  }
-
- private:
-  static Status down() { return unavailable_error("killed by the test"); }
-  std::shared_ptr<Backend> inner_;
-  std::atomic<bool> dead_{false};
-};
-
 // A cache on a ManualClock, plus the server; each test registers its routes, then start()s.
 struct Site {
   ManualClock clock;
-  std::shared_ptr<KillableBackend> backend = std::make_shared<KillableBackend>(
+  // A store the test can "kill": once down, every call fails as a down server's would.
+  std::shared_ptr<testing::BackendWrapper> backend = std::make_shared<testing::BackendWrapper>(
       make_locmem_backend(LocmemOptions{.max_entries = 1000, .clock = &clock}));
   Cache cache{backend, CacheOptions{.alias = "default", .clock = &clock}};
   Server server{test_options()};
@@ -390,7 +342,7 @@ TEST(PageCacheE2E, AKilledBackendLeavesResponsesUnchanged) {
   auto alive = client.get("/page/");
   ASSERT_TRUE(alive);
   ASSERT_TRUE(client.get("/page/"));  // a hit while the store is up
-  site.backend->kill();
+  site.backend->set_down(true);
   for (int i = 0; i < 3; ++i) {
     auto dead = client.get("/page/");
     ASSERT_TRUE(dead);
