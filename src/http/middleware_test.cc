@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <vector>
+
+#include "cachekit/backends/locmem.h"
 #include "cachekit/http/cache_control.h"
 #include "cachekit/http/page_cache.h"
 #include "http/http_test_util.h"
@@ -84,6 +88,40 @@ TEST(CacheMiddleware, NeverCacheViewIsNotStored) {
   Next next = never_cache([&views](Request&) { return Response::text(std::to_string(++views)); });
   EXPECT_EQ(through(cache, next, get("/")).body, "1");
   EXPECT_EQ(through(cache, next, get("/")).body, "2");
+}
+
+// The site-wide middleware over a locmem store whose calls the test can fail one by one.
+struct FaultySite {
+  std::shared_ptr<BackendWrapper> store = std::make_shared<BackendWrapper>(make_locmem_backend());
+  Cache cache{store, CacheOptions{.max_error_logs_per_second = 0}};
+  Middleware middleware = cache_middleware({.cache = &cache});
+  int views = 0;
+  Next view = [this](Request&) {
+    ++views;
+    return Response::html("<p>page</p>", 200);
+  };
+  // A miss that stores, then a hit: the two requests a clean cache serves.
+  std::vector<Response> two_requests() {
+    return {through(middleware, view, get("/p/")), through(middleware, view, get("/p/"))};
+  }
+};
+
+// Fault matrix: fail the Nth store call, for every N a clean miss-then-hit makes; each request
+// still answers 200 with the page.
+TEST(FailOpen, EveryRequestAnswersThePageWhicheverStoreCallFails) {
+  FaultySite clean;
+  for (const Response& res : clean.two_requests()) ASSERT_EQ(res.body, "<p>page</p>");
+  const int calls = clean.store->calls(testing::Op::kAny);
+  ASSERT_GT(calls, 2) << "a miss reads and stores, a hit reads";
+  for (int n = 1; n <= calls; ++n) {
+    FaultySite site;
+    site.store->fail_calls(testing::Op::kAny, n);
+    for (const Response& res : site.two_requests()) {
+      EXPECT_EQ(res.status, 200) << "failing store call " << n;
+      EXPECT_EQ(res.body, "<p>page</p>") << "failing store call " << n;
+    }
+    EXPECT_GE(site.views, 1) << "failing store call " << n;
+  }
 }
 
 TEST(FailOpen, StoreDownReturnsTheHandlersResponseUnchanged) {
