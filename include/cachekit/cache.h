@@ -266,7 +266,9 @@ class Cache {
 
   // The strict implementations; the plain methods apply the failure policy on top.
   Result<std::string> final_key(std::string_view key, Version version) const;
-  Expiry expiry_for(Timeout timeout) const;
+  // The expiry `timeout` (Timeout() = the default) gives a value stored at `now`; a zero or
+  // negative duration gives one that is already expired at `now`.
+  Expiry expiry_for(Timeout timeout, TimePoint now) const;
   Result<std::optional<Bytes>> strict_get(std::string_view key, Version version) const;
   // The stored form of a value (nullopt: as given), and back (compress_min_bytes).
   Result<std::optional<std::string>> encode_for_store(std::string_view value) const;

@@ -121,7 +121,9 @@ class Expiry {
   [[nodiscard]] constexpr std::int64_t epoch_ms() const noexcept {
     return at_ ? at_->time_since_epoch().count() : -1;
   }
-  // An entry is expired once its expiry is at or before `now` (locmem's rule in Django).
+  // An entry is expired once its expiry is at or before `now` (locmem's rule in Django). This is
+  // the one "already expired" rule: the Cache applies it to the expiry a timeout gives (a zero
+  // or negative timeout gives one in the past) and every backend to the expiry it is handed.
   [[nodiscard]] constexpr bool expired(TimePoint now) const noexcept {
     return at_.has_value() && *at_ <= now;
   }

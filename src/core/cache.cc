@@ -26,10 +26,6 @@ std::size_t stripe_of_this_thread() noexcept {
 
 using detail::logger;
 
-bool is_expired_now(Timeout t) noexcept {
-  return t.is_duration() && t.duration() <= std::chrono::milliseconds(0);
-}
-
 // A NaN timeout has no meaning to saturate to: refuse it, as a bad key is refused.
 Status check_timeout(Timeout t) {
   if (!t.is_invalid()) return {};
@@ -141,10 +137,11 @@ Result<std::string> Cache::final_key(std::string_view key, Version version) cons
   return k;
 }
 
-Expiry Cache::expiry_for(Timeout timeout) const {
+// The one place a timeout becomes an expiry. Whether it is already expired is then decided by
+// Expiry::expired(now), the rule every backend applies to the expiry it is handed too.
+Expiry Cache::expiry_for(Timeout timeout, TimePoint now) const {
   if (timeout.is_default()) timeout = options_.default_timeout;
   if (timeout.is_never()) return Expiry::never();
-  auto now = clock_->now();
   // Zero means "already expired"; Django maps it to -1 s so that clock resolution can never
   // make `now + 0` look live.
   if (timeout.duration() <= std::chrono::milliseconds(0)) {
@@ -212,10 +209,12 @@ Status Cache::strict_set(std::string_view key, std::string_view value, Timeout t
   auto k = final_key(key, v);
   if (!k.ok()) return k.status();
   counters_->add(kWrites);
-  if (is_expired_now(t)) return backend_->erase(*k).status();
+  const TimePoint now = clock_->now();
+  const Expiry expiry = expiry_for(t, now);
+  if (expiry.expired(now)) return backend_->erase(*k).status();
   auto encoded = encode_for_store(value);
   if (!encoded.ok()) return encoded.status();
-  return backend_->set(*k, *encoded ? std::string_view(**encoded) : value, expiry_for(t));
+  return backend_->set(*k, *encoded ? std::string_view(**encoded) : value, expiry);
 }
 
 Result<bool> Cache::strict_add(std::string_view key, std::string_view value, Timeout t, Version v) {
@@ -223,7 +222,9 @@ Result<bool> Cache::strict_add(std::string_view key, std::string_view value, Tim
   auto k = final_key(key, v);
   if (!k.ok()) return k.status();
   counters_->add(kWrites);
-  if (is_expired_now(t)) {
+  const TimePoint now = clock_->now();
+  const Expiry expiry = expiry_for(t, now);
+  if (expiry.expired(now)) {
     // Nothing retrievable is stored, but add "succeeds" when the key was free (Django).
     auto exists = backend_->contains(*k);
     if (!exists.ok()) return exists.status();
@@ -231,15 +232,17 @@ Result<bool> Cache::strict_add(std::string_view key, std::string_view value, Tim
   }
   auto encoded = encode_for_store(value);
   if (!encoded.ok()) return encoded.status();
-  return backend_->add(*k, *encoded ? std::string_view(**encoded) : value, expiry_for(t));
+  return backend_->add(*k, *encoded ? std::string_view(**encoded) : value, expiry);
 }
 
 Result<bool> Cache::strict_touch(std::string_view key, Timeout t, Version v) {
   if (Status s = check_timeout(t); !s.ok()) return s;
   auto k = final_key(key, v);
   if (!k.ok()) return k.status();
-  if (is_expired_now(t)) return backend_->erase(*k);
-  return backend_->touch(*k, expiry_for(t));
+  const TimePoint now = clock_->now();
+  const Expiry expiry = expiry_for(t, now);
+  if (expiry.expired(now)) return backend_->erase(*k);
+  return backend_->touch(*k, expiry);
 }
 
 Result<bool> Cache::strict_erase(std::string_view key, Version v) {
@@ -338,7 +341,9 @@ Result<std::vector<std::string>> Cache::strict_set_many(
     finals.push_back(std::move(*k));
   }
   counters_->add(kWrites, items.size());
-  if (is_expired_now(t)) {
+  const TimePoint now = clock_->now();
+  const Expiry expiry = expiry_for(t, now);
+  if (expiry.expired(now)) {
     std::vector<std::string_view> views(finals.begin(), finals.end());
     auto erased = backend_->erase_many(views);
     if (!erased.ok()) return erased.status();
@@ -355,7 +360,7 @@ Result<std::vector<std::string>> Cache::strict_set_many(
   for (std::size_t i = 0; i < items.size(); ++i) {
     kvs.push_back({finals[i], encoded[i] ? std::string_view(*encoded[i]) : items[i].second});
   }
-  auto failed = backend_->set_many(kvs, expiry_for(t));
+  auto failed = backend_->set_many(kvs, expiry);
   if (!failed.ok()) return failed.status();
   std::vector<std::string> out;
   for (std::size_t i : *failed) out.emplace_back(items[i].first);

@@ -55,6 +55,12 @@ Status incr_error(std::string_view where, const redisReply& reply) {
   return server_error(where, reply);
 }
 
+// The PX argument for a live lifetime; nullopt for never.
+std::optional<std::int64_t> px(Ttl lifetime) {
+  if (!lifetime.expires()) return std::nullopt;
+  return lifetime.remaining().count();
+}
+
 void set_command(CommandBuffer& out, std::string_view ns, std::string_view key,
                  std::string_view value, std::optional<std::int64_t> ms, bool only_if_missing) {
   out.begin(3 + (ms ? 2 : 0) + (only_if_missing ? 1 : 0));
@@ -147,10 +153,10 @@ RedisBackend::RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints
     pools_.push_back(std::make_unique<Pool>(std::move(endpoint), pool));
 }
 
-std::optional<std::int64_t> RedisBackend::px(Expiry expiry) const {
-  if (expiry.is_never()) return std::nullopt;
-  return (expiry.time() - clock_->now()).count();
-}
+// The time `expiry` leaves as of now, read once: Ttl::of decides "already expired" by
+// Expiry::expired, the same rule as the Cache façade and every other backend, and a lifetime
+// it reports as live is at least 1 ms, so PX is never zero.
+Ttl RedisBackend::lifetime(Expiry expiry) const { return Ttl::of(expiry, clock_->now()); }
 
 // WAIT returns how many replicas acknowledged, never an error for "too few": a lagging
 // replica makes reads stale, not writes fail, so its answer is only awaited.
@@ -177,8 +183,9 @@ Result<std::optional<Bytes>> RedisBackend::get(std::string_view key) {
 }
 
 Status RedisBackend::set(std::string_view key, std::string_view value, Expiry expiry) {
-  auto ms = px(expiry);
-  if (ms && *ms <= 0) return erase(key).status();
+  const Ttl left = lifetime(expiry);
+  if (left.is_missing()) return erase(key).status();
+  auto ms = px(left);
   auto result = on_primary([&](Connection& c) -> Result<bool> {
     set_command(c.out(), options_.key_namespace, key, value, ms, false);
     auto reply = round_trip(c);
@@ -191,8 +198,8 @@ Status RedisBackend::set(std::string_view key, std::string_view value, Expiry ex
 // An already-expired add "stores" (and at once loses) the value exactly when the key is
 // missing, as Django's SET NX followed by DEL does.
 Result<bool> RedisBackend::add(std::string_view key, std::string_view value, Expiry expiry) {
-  auto ms = px(expiry);
-  if (ms && *ms <= 0) {
+  const Ttl left = lifetime(expiry);
+  if (left.is_missing()) {
     return on_primary([&](Connection& c) -> Result<bool> {
       c.out().begin(2);
       c.out().arg("EXISTS");
@@ -203,7 +210,7 @@ Result<bool> RedisBackend::add(std::string_view key, std::string_view value, Exp
     });
   }
   return on_primary([&](Connection& c) -> Result<bool> {
-    set_command(c.out(), options_.key_namespace, key, value, ms, true);
+    set_command(c.out(), options_.key_namespace, key, value, px(left), true);
     auto reply = round_trip(c);
     if (!reply.ok()) return reply.status();
     return (*reply)->type != REDIS_REPLY_NIL;
@@ -211,8 +218,9 @@ Result<bool> RedisBackend::add(std::string_view key, std::string_view value, Exp
 }
 
 Result<bool> RedisBackend::touch(std::string_view key, Expiry expiry) {
-  auto ms = px(expiry);
-  if (ms && *ms <= 0) return erase(key);
+  const Ttl left = lifetime(expiry);
+  if (left.is_missing()) return erase(key);
+  auto ms = px(left);
   return on_primary([&](Connection& c) -> Result<bool> {
     CommandBuffer& out = c.out();
     const char* command = ms ? "PEXPIRE" : "PERSIST";
@@ -322,8 +330,8 @@ Result<std::vector<std::size_t>> RedisBackend::set_many(std::span<const KeyValue
                                                         Expiry expiry) {
   using Failed = std::vector<std::size_t>;
   if (items.empty()) return Failed{};
-  auto ms = px(expiry);
-  if (ms && *ms <= 0) {
+  const Ttl left = lifetime(expiry);
+  if (left.is_missing()) {
     std::vector<std::string_view> keys;
     for (const auto& item : items) keys.push_back(item.key);
     auto erased = erase_many(keys);
@@ -332,7 +340,7 @@ Result<std::vector<std::size_t>> RedisBackend::set_many(std::span<const KeyValue
   }
   return on_primary([&](Connection& c) -> Result<Failed> {
     for (const auto& item : items) {
-      set_command(c.out(), options_.key_namespace, item.key, item.value, ms, false);
+      set_command(c.out(), options_.key_namespace, item.key, item.value, px(left), false);
     }
     if (Status s = c.send(); !s.ok()) return s;
     Failed failed;

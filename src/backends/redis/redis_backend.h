@@ -88,8 +88,8 @@ class RedisBackend final : public Backend {
   }
 
   void wait_for_replicas(Connection& connection);
-  // Milliseconds from now until `expiry` (<= 0: already expired), or nullopt for never.
-  [[nodiscard]] std::optional<std::int64_t> px(Expiry expiry) const;
+  // What `expiry` leaves as of now: missing when already expired, never, or the time left.
+  [[nodiscard]] Ttl lifetime(Expiry expiry) const;
   // The glob that matches every key of this backend's namespace followed by `pattern`.
   [[nodiscard]] std::string namespaced_glob(std::string_view pattern) const;
   // SCAN over `glob` with UNLINK of each batch; how many keys were removed.
