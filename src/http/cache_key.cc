@@ -12,7 +12,7 @@
 
 #include "cachekit/http/cache_policy.h"
 #include "http/header_list.h"
-#include "http/key_parts.h"
+#include "http/page_keys.h"
 #include "http/text.h"
 
 namespace cachekit::http {
@@ -224,6 +224,18 @@ std::string page_key_for(std::string_view key_prefix, std::string_view method,
   key += '.';
   key += md5_hex(values);
   return key;
+}
+
+std::string selecting_values(const Request& request, std::span<const std::string> names) {
+  std::string out;
+  for (const std::string& name : names) {
+    auto v = request_header_value(request, name);
+    out += v ? '\1' : '\0';
+    auto size = static_cast<std::uint32_t>(v ? v->size() : 0);  // little-endian, as entry.h
+    for (int i = 0; i < 4; ++i) out += static_cast<char>((size >> (8 * i)) & 0xff);
+    if (v) out += *v;
+  }
+  return out;
 }
 
 }  // namespace detail

@@ -3,8 +3,6 @@
 #include <cstring>
 #include <string_view>
 
-#include "cachekit/http/cache_key.h"
-
 namespace cachekit::http::detail {
 
 namespace {
@@ -107,16 +105,6 @@ std::optional<Entry> decode_entry(const Bytes& value) {
   if (!r.u64(body_size) || body_size != r.left()) return std::nullopt;
   e.response.body = value.substr(r.pos(), body_size);  // shares the stored bytes
   return e;
-}
-
-std::string selecting_values(const Request& request, std::span<const std::string> names) {
-  std::string out;
-  for (const std::string& name : names) {
-    auto v = request_header_value(request, name);
-    out += v ? '\1' : '\0';
-    put_bytes(out, v.value_or(""));
-  }
-  return out;
 }
 
 }  // namespace cachekit::http::detail

@@ -5,7 +5,8 @@
 //   i64 born_ms                     when the response was generated, on the PageCache clock
 //   i64 fresh_until_ms              when it stops being fresh
 //   u64 epoch                       the header list's epoch it was stored under
-//   u32 n, n bytes                  the request's values of the Vary headers (selecting_values)
+//   u32 n, n bytes                  the request's values of the Vary headers
+//                                   (selecting_values, page_keys.h)
 //   u32 status
 //   u32 count, count × (u32 n, name, u32 n, value)   the response's header fields, in order
 //   u64 n, n bytes                  the body — last, so a hit can view it in place
@@ -40,9 +41,5 @@ struct Entry {
 std::string encode_entry(const EntryMeta& meta, const Response& response);
 // nullopt when `value` is not a well-formed entry of this version (a corrupt entry is a miss).
 std::optional<Entry> decode_entry(const Bytes& value);
-
-// The request's values of the headers named (CGI form), unambiguously encoded (presence and
-// length of each), so two requests select the same variant exactly when these are equal.
-std::string selecting_values(const Request& request, std::span<const std::string> names);
 
 }  // namespace cachekit::http::detail

@@ -16,8 +16,8 @@
 
 #include "cachekit/http/cache_key.h"
 #include "core/log.h"
-#include "http/key_parts.h"
 #include "http/page_cache_impl.h"
+#include "http/page_keys.h"
 #include "http/text.h"
 
 namespace cachekit::http {

@@ -24,8 +24,8 @@
 #include "core/log.h"
 #include "http/entry.h"
 #include "http/header_list.h"
-#include "http/key_parts.h"
 #include "http/page_cache_impl.h"
+#include "http/page_keys.h"
 #include "http/text.h"
 
 namespace cachekit::http {

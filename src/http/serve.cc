@@ -18,6 +18,7 @@
 #include "cachekit/http/cache_policy.h"
 #include "http/entry.h"
 #include "http/page_cache_impl.h"
+#include "http/page_keys.h"
 
 namespace cachekit::http {
 
