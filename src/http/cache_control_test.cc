@@ -8,7 +8,7 @@
 
 #include <set>
 
-#include "http/http_test_util.h"
+#include "support/http_test_util.h"
 
 namespace cachekit::http {
 namespace {

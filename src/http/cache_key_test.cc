@@ -6,7 +6,7 @@
 
 #include <gtest/gtest.h>
 
-#include "http/http_test_util.h"
+#include "support/http_test_util.h"
 
 namespace cachekit::http {
 namespace {

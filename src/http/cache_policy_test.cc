@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "cachekit/http/cache_control.h"
-#include "http/http_test_util.h"
+#include "support/http_test_util.h"
 
 namespace cachekit::http {
 namespace {

@@ -10,7 +10,7 @@
 
 #include "cachekit/http/cache_control.h"
 #include "cachekit/http/page_cache.h"
-#include "http/http_test_util.h"
+#include "support/http_test_util.h"
 
 namespace cachekit::http {
 namespace {

@@ -9,7 +9,7 @@
 #include "cachekit/backends/locmem.h"
 #include "cachekit/http/cache_control.h"
 #include "cachekit/http/page_cache.h"
-#include "http/http_test_util.h"
+#include "support/http_test_util.h"
 
 namespace cachekit::http {
 namespace {

@@ -17,18 +17,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "support/sql_test_support.h"
+
 namespace cachekit::testing {
 namespace {
 
-std::string postgres_url() {
-  const char* value = std::getenv("CACHEKIT_TEST_POSTGRES_URL");
-  if (value == nullptr || *value == '\0') {
-    throw std::runtime_error(
-        "CACHEKIT_TEST_POSTGRES_URL is not set: run the tests with `make test` "
-        "(scripts/run-tests), which starts the test servers and sets it");
-  }
-  return value;
-}
+using ::cachekit::sql_testing::postgres_url;
 
 std::string unique_table() {
   static std::atomic<int> counter{0};

@@ -9,9 +9,9 @@
 #include <map>
 #include <thread>
 
-#include "backends/redis/redis_test_support.h"
 #include "cachekit/backends/redis.h"
 #include "cachekit/cache.h"
+#include "support/redis_test_support.h"
 #include "support/status_matchers.h"
 
 namespace cachekit {

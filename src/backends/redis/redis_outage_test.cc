@@ -9,9 +9,9 @@
 // found the server still down.
 #include <gtest/gtest.h>
 
-#include "backends/redis/redis_test_support.h"
 #include "cachekit/backends/redis.h"
 #include "support/outage.h"
+#include "support/redis_test_support.h"
 
 namespace cachekit {
 namespace {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/sql/sql_test_support.h"
+#include "support/sql_test_support.h"
 
 extern char** environ;
 

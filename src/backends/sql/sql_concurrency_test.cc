@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "backends/sql/sql_test_support.h"
+#include "support/sql_test_support.h"
 #include "support/status_matchers.h"
 
 namespace cachekit {

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <string>
 
-#include "backends/sql/sql_test_support.h"
+#include "support/sql_test_support.h"
 #include "support/status_matchers.h"
 
 namespace cachekit {

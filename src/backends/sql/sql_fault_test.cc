@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "backends/sql/sql_test_support.h"
 #include "support/postgres_server.h"
+#include "support/sql_test_support.h"
 #include "support/status_matchers.h"
 
 namespace cachekit {

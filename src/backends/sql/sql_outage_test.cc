@@ -9,10 +9,10 @@
 // retry interval plus one probe call (the pool reconnects on demand).
 #include <gtest/gtest.h>
 
-#include "backends/sql/sql_test_support.h"
 #include "cachekit/backends/sql.h"
 #include "support/outage.h"
 #include "support/postgres_server.h"
+#include "support/sql_test_support.h"
 
 namespace cachekit {
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/sql/sql_test_support.h"
+#include "support/sql_test_support.h"
 #include "support/status_matchers.h"
 
 namespace cachekit {
