@@ -1,6 +1,7 @@
 // Coalescing of concurrent misses. These tests' names contain "Concurrent" so that the TSan
-// build runs them. The handlers sleep briefly so that the other threads arrive while the
-// leader is still working — the sleep shapes the race, it does not wait for expiry.
+// build runs them. Nothing sleeps: the leader's handler holds until the page cache reports
+// the other requests parked on its flight (or another thread has called the handler), so every
+// follower arrives while the leader is still working, on any machine.
 
 #include <gtest/gtest.h>
 
@@ -42,6 +43,17 @@ std::vector<Response> race(const PageCache& page, const Handler& handler,
   return responses;
 }
 
+// Holds the calling handler until `n` requests wait on its flight; false after 10 s (a request
+// that should have waited went to the handler instead). Polling with a deadline, not a sleep.
+bool wait_for_waiters(const PageCache& page, std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (page.coalesced_waiters() < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
 std::string cache_status(const Response& r) {
   return std::string(r.headers.get("Cache-Status").value_or(""));
 }
@@ -50,9 +62,9 @@ TEST(Coalescing, ConcurrentMissesCallTheHandlerOnce) {
   ClockedCache store;
   PageCache page({.cache = store.cache.get(), .clock = &store.clock});
   std::atomic<int> calls{0};
-  Handler slow = [&calls](Request&) {
+  Handler slow = [&](Request&) {
     ++calls;
-    std::this_thread::sleep_for(milliseconds(200));
+    EXPECT_TRUE(wait_for_waiters(page, kThreads - 1));
     return Response::text(std::string(10000, 'b'));
   };
   auto responses = race(page, slow, [](int) { return get("/hot/"); });
@@ -63,7 +75,7 @@ TEST(Coalescing, ConcurrentMissesCallTheHandlerOnce) {
     EXPECT_EQ(r.body.view(), std::string(10000, 'b'));
     if (cache_status(r) == "cachekit; fwd=uri-miss; collapsed") ++collapsed;
   }
-  EXPECT_GE(collapsed, 1);  // at least one waiter shared the leader's response
+  EXPECT_EQ(collapsed, kThreads - 1);  // every waiter shared the leader's response
   // The waiters share the leader's body bytes rather than copying them.
   const char* body = nullptr;
   for (const Response& r : responses) {
@@ -77,9 +89,10 @@ TEST(Coalescing, ConcurrentPrivateResponsesAreNeverShared) {
   ClockedCache store;
   PageCache page({.cache = store.cache.get(), .clock = &store.clock});
   std::atomic<int> calls{0};
-  Handler per_user = [&calls](Request& r) {
-    ++calls;
-    std::this_thread::sleep_for(milliseconds(100));
+  Handler per_user = [&](Request& r) {
+    if (calls++ == 0) {
+      EXPECT_TRUE(wait_for_waiters(page, kThreads - 1));
+    }
     Response res = Response::text("account of " + r.cookie("user").value_or("?"));
     res.headers.set("Cache-Control", "private");
     return res;
@@ -100,10 +113,14 @@ TEST(Coalescing, ConcurrentSetCookieAndAuthorizationResponsesAreNeverShared) {
   ClockedCache store;
   PageCache page({.cache = store.cache.get(), .clock = &store.clock});
   std::atomic<int> calls{0};
-  Handler h = [&calls](Request& r) {
+  std::atomic<int> anonymous_calls{0};
+  Handler h = [&](Request& r) {
     ++calls;
-    std::this_thread::sleep_for(milliseconds(100));
     std::string who(r.headers.get("Authorization").value_or("anon"));
+    // The first anonymous leader holds until the other anonymous requests wait on it.
+    if (who == "anon" && anonymous_calls++ == 0) {
+      EXPECT_TRUE(wait_for_waiters(page, kThreads / 2 - 1));
+    }
     Response res = Response::text("for " + who);
     if (who == "anon") res.headers.add("Set-Cookie", "csrftoken=" + std::to_string(calls.load()));
     return res;
@@ -122,8 +139,11 @@ TEST(Coalescing, ConcurrentSetCookieAndAuthorizationResponsesAreNeverShared) {
 TEST(Coalescing, ConcurrentVaryMismatchRunsTheHandlerForOtherVariants) {
   ClockedCache store;
   PageCache page({.cache = store.cache.get(), .clock = &store.clock});
-  Handler h = [](Request& r) {
-    std::this_thread::sleep_for(milliseconds(100));
+  std::atomic<int> calls{0};
+  Handler h = [&](Request& r) {
+    if (calls++ == 0) {
+      EXPECT_TRUE(wait_for_waiters(page, kThreads - 1));
+    }
     Response res =
         Response::text("lang " + std::string(r.headers.get("Accept-Language").value_or("")));
     patch_vary_headers(res, {"Accept-Language"});
@@ -142,9 +162,9 @@ TEST(Coalescing, ConcurrentWaitersRunTheHandlerWhenTheLeaderThrows) {
   ClockedCache store;
   PageCache page({.cache = store.cache.get(), .clock = &store.clock});
   std::atomic<int> calls{0};
-  Handler h = [&calls](Request&) {
+  Handler h = [&](Request&) {
     if (calls++ == 0) {
-      std::this_thread::sleep_for(milliseconds(150));
+      EXPECT_TRUE(wait_for_waiters(page, kThreads - 1));
       throw std::runtime_error("first call fails");
     }
     return Response::text("recovered");
@@ -167,8 +187,15 @@ TEST(Coalescing, ConcurrentWaitIsBoundedByCoalesceWait) {
   PageCache page(
       {.cache = store.cache.get(), .coalesce_wait = milliseconds(50), .clock = &store.clock});
   std::atomic<int> calls{0};
+  // The leader holds until a waiter has given up on it and called the handler itself; were the
+  // wait unbounded, nobody would, and the leader would let go only at the 10 s deadline.
   Handler h = [&calls](Request&) {
-    if (calls++ == 0) std::this_thread::sleep_for(milliseconds(600));
+    if (calls++ == 0) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (calls.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+    }
     return Response::text("x");
   };
   auto responses = race(page, h, [](int) { return get("/slow/"); });

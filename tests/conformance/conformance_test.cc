@@ -1,5 +1,8 @@
 // One behavioural suite, run over every backend: Django's cache contract (BaseCacheTests) as
-// seen through cachekit's Cache façade. Time is a ManualClock; nothing sleeps.
+// seen through cachekit's Cache façade. Time is a ManualClock: the in-process and SQL backends
+// expire by it and never sleep. Redis and memcached keep their own time, so for them
+// pass_time() also sleeps the time given plus the server's expiry resolution (see
+// redis_cases.cc and memcached_cases.cc); no test sleeps to line threads up.
 
 #include <cachekit/cache.h>
 #include <gtest/gtest.h>
