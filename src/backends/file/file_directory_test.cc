@@ -36,8 +36,7 @@ class FileDirectoryTest : public ::testing::Test {
   // Asserts construction is refused with a message naming the directory and `why`.
   void expect_refused(const std::string& why) const {
     auto b = make();
-    ASSERT_FALSE(b.ok()) << "accepted " << dir_;
-    EXPECT_STATUS(b, StatusCode::kInvalidArgument);
+    ASSERT_STATUS(b, StatusCode::kInvalidArgument) << "accepted " << dir_;
     const std::string m = b.status().message();
     EXPECT_NE(m.find(dir_.string()), std::string::npos) << m;
     EXPECT_NE(m.find(why), std::string::npos) << m;

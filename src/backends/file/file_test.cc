@@ -360,8 +360,7 @@ TEST_F(FileBackendTest, RefusesAPathThatIsNotADirectory) {
     FileOptions options;
     options.directory = p;
     auto b = make_file_backend(options);
-    ASSERT_FALSE(b.ok()) << p;
-    EXPECT_STATUS(b, StatusCode::kInvalidArgument);
+    ASSERT_STATUS(b, StatusCode::kInvalidArgument) << p;
     EXPECT_NE(b.status().message().find(p.string()), std::string::npos) << b.status().message();
   }
 }

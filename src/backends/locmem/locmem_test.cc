@@ -413,7 +413,9 @@ TEST(Locmem, GetSharesTheStoredBytesWithoutCopying) {
   set(*b, "k", "shared value");
   auto first = b->get("k");
   auto second = b->get("k");
-  ASSERT_TRUE(first.ok() && first->has_value() && second.ok() && second->has_value());
+  ASSERT_OK(first);
+  ASSERT_OK(second);
+  ASSERT_TRUE(first->has_value() && second->has_value());
   EXPECT_EQ((*first)->data(), (*second)->data());
 }
 

@@ -90,7 +90,7 @@ TEST_F(RedisShared, KeysAndErasePatternCoverTenThousandKeys) {
   EXPECT_EQ(users->size(), 10'000u);
   EXPECT_THAT(*users, Contains("user:9999"));  // the namespace is stripped
   auto erased = redis::erase_pattern(*backend_, "user:*");
-  ASSERT_TRUE(erased.ok()) << erased.status().to_string();
+  ASSERT_OK(erased);
   EXPECT_EQ(*erased, 10'000u);
   EXPECT_TRUE(backend_->keys("user:*")->empty());
   EXPECT_EQ(backend_->keys("order:*")->size(), 500u);
@@ -130,10 +130,12 @@ TEST_F(RedisShared, LocksAreReleasedOnlyByTheirOwner) {
 
 TEST_F(RedisShared, AnExpiredLockHoldersUnlockLeavesTheNextOwnerAlone) {
   auto first = redis::try_lock(*backend_, "lock:job", 100ms);
-  ASSERT_TRUE(first.ok() && first->has_value());
+  ASSERT_OK(first);
+  ASSERT_TRUE(first->has_value());
   std::this_thread::sleep_for(250ms);  // the server's clock expires the lock
   auto second = redis::try_lock(*backend_, "lock:job", 10s);
-  ASSERT_TRUE(second.ok() && second->has_value());
+  ASSERT_OK(second);
+  ASSERT_TRUE(second->has_value());
   EXPECT_NE(**first, **second);
   EXPECT_FALSE(*redis::unlock(*backend_, "lock:job", **first));
   EXPECT_FALSE(redis::try_lock(*backend_, "lock:job", 10s)->has_value());  // second holds it

@@ -314,7 +314,8 @@ TEST_P(SqlBackendTest, ValuesAreStoredAsRawBytes) {
   std::string value("\0\x01\xff\\x00'\"", 8);
   ASSERT_OK(backend_->set("bin", value, Expiry::never()));
   auto got = backend_->get("bin");
-  ASSERT_TRUE(got.ok() && got->has_value());
+  ASSERT_OK(got);
+  ASSERT_TRUE(got->has_value());
   EXPECT_EQ((*got)->view(), value);
   ASSERT_OK(backend_->set("empty", "", Expiry::never()));
   EXPECT_EQ(backend_->get("empty")->value(), "");
