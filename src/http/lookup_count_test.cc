@@ -10,28 +10,18 @@
 #include <thread>
 
 #include "cachekit/http/page_cache.h"
-#include "http/http_test_util.h"
+#include "support/backend_wrapper.h"
+#include "support/http_test_util.h"
 
 namespace cachekit::http {
 namespace {
 
 using testing::get;
 
-// Forwards to locmem and counts get()s.
-class GetsCountingBackend final : public testing::ForwardingBackend {
- public:
-  using ForwardingBackend::ForwardingBackend;
-  Result<std::optional<Bytes>> get(std::string_view key) override {
-    ++gets;
-    return inner_->get(key);
-  }
-  std::atomic<int> gets{0};
-};
-
 class LookupCount : public ::testing::Test {
  protected:
   LookupCount() {
-    counting_ = std::make_shared<GetsCountingBackend>(store_.backend);
+    counting_ = std::make_shared<testing::BackendWrapper>(store_.backend);
     CacheOptions options;
     options.clock = &store_.clock;
     cache_ = std::make_unique<Cache>(counting_, options);
@@ -40,13 +30,13 @@ class LookupCount : public ::testing::Test {
   }
   // The get()s `serve` made.
   int gets_of(const std::function<void()>& serve) {
-    int before = counting_->gets.load();
+    int before = counting_->calls(testing::Op::kGet);
     serve();
-    return counting_->gets.load() - before;
+    return counting_->calls(testing::Op::kGet) - before;
   }
 
   testing::ClockedCache store_;
-  std::shared_ptr<GetsCountingBackend> counting_;
+  std::shared_ptr<testing::BackendWrapper> counting_;
   std::unique_ptr<Cache> cache_;
   std::unique_ptr<PageCache> page_;
   Handler hello_ = [](Request&) { return Response::text("hello"); };
@@ -98,7 +88,7 @@ TEST_F(LookupCount, ConcurrentCollapsedMissReadsOnlyItsOwnLookup) {
     return Response::text("slow");
   };
   Response leader_response, follower_response;
-  int before = counting_->gets.load();
+  int before = counting_->calls(testing::Op::kGet);
   std::thread leader([&] {
     Request r = get("/p/");
     leader_response = page_->serve(r, slow);
@@ -119,7 +109,7 @@ TEST_F(LookupCount, ConcurrentCollapsedMissReadsOnlyItsOwnLookup) {
   follower.join();
   EXPECT_EQ(leader_response.headers.get("Cache-Status"), "cachekit; fwd=uri-miss; stored; ttl=600");
   EXPECT_EQ(follower_response.headers.get("Cache-Status"), "cachekit; fwd=uri-miss; collapsed");
-  EXPECT_EQ(counting_->gets.load() - before, 2);  // one header-list read each
+  EXPECT_EQ(counting_->calls(testing::Op::kGet) - before, 2);  // one header-list read each
 }
 
 }  // namespace
