@@ -188,9 +188,9 @@ int main(int argc, char** argv) {
   Args a = parse(argc, argv);
   cachekit::RedisOptions options;
   options.locations = {a.url};
-  options.max_connections = static_cast<std::size_t>(a.connections > 0 ? a.connections : a.threads);
-  options.timeout = std::chrono::seconds(2);
-  options.pool_timeout = std::chrono::seconds(2);
+  options.pool_size = static_cast<std::size_t>(a.connections > 0 ? a.connections : a.threads);
+  options.io_timeout = std::chrono::seconds(2);
+  options.pool_wait = std::chrono::seconds(2);
   auto backend = cachekit::make_redis_backend(options);
   if (!backend.ok()) {
     std::fprintf(stderr, "%s\n", backend.status().to_string().c_str());

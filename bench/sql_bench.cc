@@ -68,10 +68,10 @@ std::shared_ptr<cachekit::Backend> backend(bool sqlite, const std::string& where
   cachekit::Result<std::shared_ptr<cachekit::Backend>> made = cachekit::invalid_argument_error("");
   if (sqlite) {
     made = cachekit::make_sqlite_backend(
-        {.path = where, .table = kTable, .max_entries = 0, .max_connections = connections});
+        {.path = where, .table = kTable, .max_entries = 0, .pool_size = connections});
   } else {
     made = cachekit::make_postgres_backend(
-        {.url = where, .table = kTable, .max_entries = 0, .max_connections = connections});
+        {.url = where, .table = kTable, .max_entries = 0, .pool_size = connections});
   }
   if (!made.ok()) {
     fmt::print(stderr, "{}\n", made.status().to_string());

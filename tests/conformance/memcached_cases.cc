@@ -44,7 +44,7 @@ std::shared_ptr<Backend> make(const Clock* clock) {
   MemcachedOptions options;
   options.servers = {location_of(servers().first), location_of(servers().second)};
   options.connect_timeout = std::chrono::seconds(2);  // a loaded CI machine, not a fault test
-  options.timeout = std::chrono::seconds(2);
+  options.io_timeout = std::chrono::seconds(2);
   options.clock = clock;
   auto backend = make_memcached_backend(options);
   if (!backend.ok()) throw std::runtime_error(backend.status().to_string());

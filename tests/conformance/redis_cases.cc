@@ -45,7 +45,7 @@ std::shared_ptr<Backend> make(std::vector<std::string> locations, unsigned wait_
   options.locations = std::move(locations);
   options.key_namespace = unique_namespace();
   options.wait_replicas = wait_replicas;
-  options.timeout = std::chrono::seconds(2);  // a loaded CI machine, not a fault test
+  options.io_timeout = std::chrono::seconds(2);  // a loaded CI machine, not a fault test
   options.clock = clock;
   auto backend = make_redis_backend(options);
   if (!backend.ok()) throw std::runtime_error(backend.status().to_string());

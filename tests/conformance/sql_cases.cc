@@ -57,7 +57,7 @@ void append_sql_cases(std::vector<BackendCase>& cases) {
          options.url = postgres_url();
          options.table = unique_table();
          options.max_entries = limits.max_entries;
-         options.timeout = std::chrono::seconds(5);  // a loaded CI machine, not a fault test
+         options.call_timeout = std::chrono::seconds(5);  // a loaded CI machine, not a fault test
          options.clock = clock;
          return with_table(make_postgres_backend(options));
        }});

@@ -61,8 +61,8 @@ inline std::shared_ptr<Backend> make_backend(Engine engine, const std::filesyste
     o.table = setup.table;
     o.max_entries = setup.max_entries;
     o.cull_frequency = setup.cull_frequency;
-    o.timeout = setup.timeout;
-    o.max_connections = setup.max_connections;
+    o.call_timeout = setup.timeout;
+    o.pool_size = setup.max_connections;
     o.clock = setup.clock;
     backend = make_sqlite_backend(o);
   } else {
@@ -71,9 +71,9 @@ inline std::shared_ptr<Backend> make_backend(Engine engine, const std::filesyste
     o.table = setup.table;
     o.max_entries = setup.max_entries;
     o.cull_frequency = setup.cull_frequency;
-    o.timeout = setup.timeout;
+    o.call_timeout = setup.timeout;
     o.connect_timeout = setup.timeout;
-    o.max_connections = setup.max_connections;
+    o.pool_size = setup.max_connections;
     o.clock = setup.clock;
     backend = make_postgres_backend(o);
   }

@@ -22,11 +22,11 @@
 //    report a remaining lifetime nor do signed arithmetic. incr is signed 64-bit, keeps the
 //    expiry, and answers kNotFound / kFailedPrecondition / kOutOfRange like every backend.
 //
-// Failures: a call waits at most pool_wait for a handle, then connect_timeout + timeout for
-// each server it needs (set_many/get_many: until the server is skipped). A server that refuses
+// Failures: a call waits at most pool_wait for a handle, then connect_timeout + io_timeout
+// for each server it needs (set_many/get_many: until the server is skipped). A server that refuses
 // connections is ejected from the ring (its keys move to the others) and retried after
-// retry_timeout; a server that stops answering is skipped (its keys fail fast with
-// kUnavailable) after server_failure_limit timeouts in a row, and retried after retry_timeout.
+// retry_after; a server that stops answering is skipped (its keys fail fast with
+// kUnavailable) after down_after_failures timeouts in a row, and retried after retry_after.
 // Thread-safe: calls borrow one of at most pool_size libmemcached handles.
 
 #include <chrono>
@@ -45,13 +45,15 @@ struct MemcachedOptions {
   // "host:port", "host" (port 11211), "[v6addr]:port", "unix:/path" or "/path".
   std::vector<std::string> servers{};
   std::chrono::milliseconds connect_timeout{200};
-  std::chrono::milliseconds timeout{200};  // per network wait (send or receive)
+  std::chrono::milliseconds io_timeout{200};  // per network wait (send or receive)
   unsigned pool_size = 8;  // libmemcached handles (each one connects to every server)
   std::chrono::milliseconds pool_wait{200};  // longest wait for a free handle
-  unsigned server_failure_limit = 2;         // failures in a row before a server is skipped
-  std::chrono::seconds retry_timeout{2};     // how long a failed server is left alone
-  bool remove_failed_servers = true;         // eject refused servers from the ring
-  const Clock* clock = nullptr;              // nullptr: SystemClock
+  unsigned down_after_failures = 2;          // failures in a row before a server is skipped
+  // How long a failed server is left alone. libmemcached counts whole seconds: its ejection
+  // retry is rounded up to the next second (at least 1 s).
+  std::chrono::milliseconds retry_after{2000};
+  bool remove_failed_servers = true;  // eject refused servers from the ring
+  const Clock* clock = nullptr;       // nullptr: SystemClock
 };
 
 // "a:1;b:2,unix:/s" or "memcached://a:1,b:2" → {"a:1", "b:2", "unix:/s"}. Each part is checked;

@@ -15,11 +15,11 @@
 // Each server gets one bounded connection pool owned by the backend object; every thread and
 // every Cache sharing the backend (the configuration registry hands one backend to aliases
 // with identical settings) shares it. Every call is bounded in time: waiting for a free
-// connection (pool_timeout), connecting (connect_timeout), each socket read or write
-// (timeout). A connection that failed or timed out is closed and replaced on a later call, so
+// connection (pool_wait), connecting (connect_timeout), each socket read or write
+// (io_timeout). A connection that failed or timed out is closed and replaced on a later call, so
 // service resumes by itself when a restarted server comes back. A circuit breaker stops a
-// dead server from costing a timeout per call: a failed connect, or `failure_threshold`
-// consecutive timeouts or I/O errors, marks the server down for `retry_interval`; meanwhile
+// dead server from costing a timeout per call: a failed connect, or `down_after_failures`
+// consecutive timeouts or I/O errors, marks the server down for `retry_after`; meanwhile
 // calls fail at once with kUnavailable, then one call probes the server again.
 //
 // Errors: kUnavailable (refused, closed, marked down), kDeadlineExceeded (a timeout),
@@ -49,11 +49,11 @@ namespace cachekit {
 struct RedisOptions {
   std::vector<std::string> locations{};  // primary first, then read replicas
   std::chrono::milliseconds connect_timeout{200};
-  std::chrono::milliseconds timeout{200};          // each socket read or write
-  std::size_t max_connections = 16;                // per server
-  std::chrono::milliseconds pool_timeout{200};     // waiting for a free connection
-  std::chrono::milliseconds retry_interval{1000};  // how long a failing server is marked down
-  unsigned failure_threshold = 3;  // consecutive timeouts/I/O errors that mark it down
+  std::chrono::milliseconds io_timeout{200};    // each socket read or write
+  std::size_t pool_size = 16;                   // connections per server
+  std::chrono::milliseconds pool_wait{200};     // waiting for a free connection
+  std::chrono::milliseconds retry_after{1000};  // how long a failing server is marked down
+  unsigned down_after_failures = 3;             // consecutive timeouts/I/O errors that mark it down
   // Prepended to every key this backend sends, and stripped from keys() results: several
   // applications (or test runs) can share one database without seeing each other.
   std::string key_namespace{};
@@ -66,7 +66,8 @@ struct RedisOptions {
   // database goes, including other applications' keys. Off unless asked for.
   bool clear_flushes_db = false;
   // After each write, wait for this many replicas to acknowledge it (WAIT, bounded by
-  // wait_timeout) so that a read from a replica sees the write. 0: do not wait.
+  // wait_timeout, shorter than io_timeout) so that a read from a replica sees the write.
+  // 0: do not wait.
   unsigned wait_replicas = 0;
   std::chrono::milliseconds wait_timeout{100};
   const Clock* clock = nullptr;  // nullptr: SystemClock; turns Expiry into PX milliseconds

@@ -29,14 +29,14 @@
 // configuration file sets it to "<key_prefix>:", so caches with different prefixes can share a
 // table), or every row of the table when clear_prefix is empty.
 //
-// Connections: each backend has a bounded pool (max_connections) shared by its threads; a
+// Connections: each backend has a bounded pool (pool_size) shared by its threads; a
 // connection is used by one thread at a time. SQLite connections run in WAL mode with a busy
-// handler bounded by the timeout, so several processes can share one file; writers within one
+// handler bounded by call_timeout, so several processes can share one file; writers within one
 // process queue on a mutex instead of sleeping in SQLite's busy handler. PostgreSQL
 // connections prepare each statement once (PQprepare) and are discarded when broken; the
 // pool reconnects on demand, so the cache resumes by itself after a server restart.
 //
-// Failure: every call finishes within `timeout` (pool wait + connect + statement): a down
+// Failure: every call finishes within `call_timeout` (pool wait + connect + statement): a down
 // server is kUnavailable (in microseconds when the port refuses), a hung or locked one
 // kDeadlineExceeded. The Cache façade turns these into misses/no-ops and logs them; strict
 // calls return them.
@@ -56,14 +56,14 @@
 namespace cachekit {
 
 struct SqliteOptions {
-  std::filesystem::path path{};             // the database file (created when missing)
-  std::string table = "cachekit_cache";     // any name; quoted in every statement
-  std::size_t max_entries = 300;            // culled above this (Django's MAX_ENTRIES); 0: no bound
-  unsigned cull_frequency = 3;              // when full, cull 1/N of the entries; 0: all of them
-  std::chrono::milliseconds timeout{1000};  // the most a call waits (pool, locks held elsewhere)
-  std::size_t max_connections = 4;          // open connections at most (readers run in parallel)
-  const Clock* clock = nullptr;             // nullptr: SystemClock
-  std::string clear_prefix{};               // clear() deletes only keys starting with this
+  std::filesystem::path path{};          // the database file (created when missing)
+  std::string table = "cachekit_cache";  // any name; quoted in every statement
+  std::size_t max_entries = 300;         // culled above this (Django's MAX_ENTRIES); 0: no bound
+  unsigned cull_frequency = 3;           // when full, cull 1/N of the entries; 0: all of them
+  std::chrono::milliseconds call_timeout{1000};  // the most a call waits (pool, others' locks)
+  std::size_t pool_size = 4;     // open connections at most (readers run in parallel)
+  const Clock* clock = nullptr;  // nullptr: SystemClock
+  std::string clear_prefix{};    // clear() deletes only keys starting with this
 };
 
 struct PostgresOptions {
@@ -73,24 +73,24 @@ struct PostgresOptions {
   std::string table = "cachekit_cache";
   std::size_t max_entries = 300;
   unsigned cull_frequency = 3;
-  std::chrono::milliseconds timeout{1000};          // the most a call waits, all included
-  std::chrono::milliseconds connect_timeout{1000};  // the most connecting may take (≤ timeout)
-  std::size_t max_connections = 8;
+  std::chrono::milliseconds call_timeout{1000};     // the most a call waits, all included
+  std::chrono::milliseconds connect_timeout{1000};  // the most connecting may take (≤ call_timeout)
+  std::size_t pool_size = 8;
   bool unlogged = false;  // createcachetable makes an UNLOGGED table (faster writes; emptied
                           // after a crash; not replicated)
   const Clock* clock = nullptr;
   std::string clear_prefix{};  // clear() deletes only keys starting with this; "": every row
-  // The circuit breaker: a refused connect, or failure_threshold calls in a row that time out
+  // The circuit breaker: a refused connect, or down_after_failures calls in a row that time out
   // or lose their connection, mark the server down; calls then fail at once (kUnavailable,
-  // "marked down") until one probe call per retry_interval finds it again.
-  unsigned failure_threshold = 3;
-  std::chrono::milliseconds retry_interval{1000};
+  // "marked down") until one probe call per retry_after finds it again.
+  unsigned down_after_failures = 3;
+  std::chrono::milliseconds retry_after{1000};
 };
 
 // Neither factory touches the database: a cache whose database is down at startup still
 // starts (and fails open). kInvalidArgument for an empty path or URL, a malformed URL, an
 // empty table name, a name with a NUL byte, a PostgreSQL table name longer than 63 bytes,
-// max_connections == 0 or failure_threshold == 0.
+// pool_size == 0 or down_after_failures == 0.
 [[nodiscard]] Result<std::shared_ptr<Backend>> make_sqlite_backend(const SqliteOptions& options);
 [[nodiscard]] Result<std::shared_ptr<Backend>> make_postgres_backend(
     const PostgresOptions& options);

@@ -3,7 +3,7 @@
 //   [caches.default]
 //   backend = "memcached"
 //   location = ["10.0.0.1:11211", "10.0.0.2:11211"]   # or "a:11211;b:11211", or unix:/path
-//   options = { timeout_ms = 200, connect_timeout_ms = 200, pool_size = 8 }
+//   options = { io_timeout_ms = 200, connect_timeout_ms = 200, pool_size = 8 }
 //
 //   url = "memcached://10.0.0.1:11211,10.0.0.2:11211"  # the same servers as one URL
 #include <fmt/format.h>
@@ -11,6 +11,7 @@
 #include "cachekit/backends/memcached.h"
 #include "cachekit/caches.h"
 #include "config/builtin_backends.h"
+#include "config/option_names.h"
 
 namespace cachekit {
 
@@ -33,21 +34,24 @@ std::vector<std::string> servers_of(const BackendSpec& spec) {
   return servers;
 }
 
-std::shared_ptr<Backend> make_memcached(const BackendSpec& spec) {
-  spec.reject_unknown_options({"connect_timeout_ms", "timeout_ms", "pool_size", "pool_wait_ms",
-                               "server_failure_limit", "retry_timeout_s", "remove_failed_servers"});
+std::shared_ptr<Backend> make_memcached(const BackendSpec& given) {
+  const BackendSpec spec =
+      with_current_option_names(given, {{"timeout_ms", "io_timeout_ms"},
+                                        {"server_failure_limit", "down_after_failures"},
+                                        {"retry_timeout_s", "retry_after_ms", 1000}});
+  spec.reject_unknown_options({"connect_timeout_ms", "io_timeout_ms", "pool_size", "pool_wait_ms",
+                               "down_after_failures", "retry_after_ms", "remove_failed_servers"});
   MemcachedOptions o;
   o.servers = servers_of(spec);
   using std::chrono::milliseconds;
   o.connect_timeout =
       milliseconds(spec.integer_option("connect_timeout_ms", 1, 60'000).value_or(200));
-  o.timeout = milliseconds(spec.integer_option("timeout_ms", 1, 60'000).value_or(200));
+  o.io_timeout = milliseconds(spec.integer_option("io_timeout_ms", 1, 60'000).value_or(200));
   o.pool_size = static_cast<unsigned>(spec.integer_option("pool_size", 1, 1024).value_or(8));
   o.pool_wait = milliseconds(spec.integer_option("pool_wait_ms", 0, 60'000).value_or(200));
-  o.server_failure_limit =
-      static_cast<unsigned>(spec.integer_option("server_failure_limit", 1, 1000).value_or(2));
-  o.retry_timeout =
-      std::chrono::seconds(spec.integer_option("retry_timeout_s", 1, 3600).value_or(2));
+  o.down_after_failures =
+      static_cast<unsigned>(spec.integer_option("down_after_failures", 1, 1000).value_or(2));
+  o.retry_after = milliseconds(spec.integer_option("retry_after_ms", 1, 3'600'000).value_or(2000));
   o.remove_failed_servers = spec.bool_option("remove_failed_servers").value_or(true);
   o.clock = spec.clock;
   auto backend = make_memcached_backend(o);

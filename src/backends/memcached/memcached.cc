@@ -69,8 +69,8 @@ MemcachedBackend::MemcachedBackend(const MemcachedOptions& options,
     : clock_(options.clock != nullptr ? options.clock : &SystemClock::instance()),
       servers_(servers),
       pool_(master, options.pool_size, options.pool_wait),
-      health_(servers.size(), options.server_failure_limit, options.retry_timeout),
-      meta_(std::move(servers), options.connect_timeout, options.timeout, options.pool_size) {
+      health_(servers.size(), options.down_after_failures, options.retry_after),
+      meta_(std::move(servers), options.connect_timeout, options.io_timeout, options.pool_size) {
   info_.name = "memcached";
   info_.outlives_process = true;
   info_.supports_keys = false;
@@ -365,29 +365,31 @@ Status behave(memcached_st* m, memcached_behavior_t flag, std::uint64_t value, c
 
 Status check_options(const MemcachedOptions& o) {
   if (o.servers.empty()) return invalid_argument_error("the memcached backend needs a server");
-  if (o.connect_timeout.count() <= 0 || o.timeout.count() <= 0) {
+  if (o.connect_timeout.count() <= 0 || o.io_timeout.count() <= 0) {
     return invalid_argument_error("memcached timeouts must be positive");
   }
   if (o.pool_size == 0) return invalid_argument_error("pool_size must be at least 1");
   if (o.pool_wait.count() < 0) return invalid_argument_error("pool_wait must not be negative");
-  if (o.server_failure_limit == 0) {
-    return invalid_argument_error("server_failure_limit must be at least 1");
+  if (o.down_after_failures == 0) {
+    return invalid_argument_error("down_after_failures must be at least 1");
   }
-  if (o.retry_timeout.count() <= 0) return invalid_argument_error("retry_timeout must be ≥ 1 s");
+  if (o.retry_after.count() <= 0) return invalid_argument_error("retry_after must be positive");
   return {};
 }
 
 // The master handle every pooled handle is cloned from.
 Status configure(memcached_st* m, const MemcachedOptions& o,
                  const std::vector<memcached_internal::ServerAddress>& servers) {
-  auto retry = static_cast<std::uint64_t>(o.retry_timeout.count());
+  // libmemcached's retry and dead timeouts are whole seconds: round up, so a server is never
+  // retried sooner than asked.
+  auto retry = static_cast<std::uint64_t>((o.retry_after.count() + 999) / 1000);
   const std::pair<memcached_behavior_t, std::uint64_t> behaviours[] = {
       {MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1},
       {MEMCACHED_BEHAVIOR_KETAMA, 1},
       {MEMCACHED_BEHAVIOR_TCP_NODELAY, 1},
       {MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, static_cast<std::uint64_t>(o.connect_timeout.count())},
-      {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, static_cast<std::uint64_t>(o.timeout.count())},
-      {MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, o.server_failure_limit},
+      {MEMCACHED_BEHAVIOR_POLL_TIMEOUT, static_cast<std::uint64_t>(o.io_timeout.count())},
+      {MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, o.down_after_failures},
       {MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, retry},
       {MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, retry},
       {MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, o.remove_failed_servers ? 1u : 0u},

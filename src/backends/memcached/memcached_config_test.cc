@@ -39,7 +39,7 @@ class MemcachedConfig : public ::testing::Test {
 TEST_F(MemcachedConfig, TomlBuildsAMemcachedCache) {
   auto caches = Caches::from_toml("[caches.default]\nbackend = \"memcached\"\nlocation = [\"" +
                                       location_of(first_) + "\", \"" + location_of(second_) +
-                                      "\"]\noptions = { timeout_ms = 500, pool_size = 4 }\n",
+                                      "\"]\noptions = { io_timeout_ms = 500, pool_size = 4 }\n",
                                   "test.toml");
   Cache& cache = caches.default_cache();
   EXPECT_EQ(cache.backend().info().name, "memcached");
@@ -67,8 +67,8 @@ TEST_F(MemcachedConfig, BadSettingsNameTheField) {
     return "no error";
   };
   std::string head = "[caches.default]\nbackend = \"memcached\"\n";
-  EXPECT_THAT(error_of(head + "location = \"h:1\"\noptions = { timeout_ms = 0 }\n"),
-              HasSubstr("field 'options.timeout_ms': must be between 1 and 60000, got 0"));
+  EXPECT_THAT(error_of(head + "location = \"h:1\"\noptions = { io_timeout_ms = 0 }\n"),
+              HasSubstr("field 'options.io_timeout_ms': must be between 1 and 60000, got 0"));
   EXPECT_THAT(error_of(head + "location = \"h:1\"\noptions = { timeout = 5 }\n"),
               HasSubstr("field 'options.timeout': unknown option for the memcached backend"));
   EXPECT_THAT(error_of(head + "location = \"h:1\"\noptions = { pool_size = \"big\" }\n"),

@@ -57,11 +57,11 @@ class MemcachedFaults : public ::testing::Test {
   std::shared_ptr<Backend> make(unsigned pool_size) {
     auto backend = make_memcached_backend({.servers = {location_of(a_), location_of(b_)},
                                            .connect_timeout = kTimeout,
-                                           .timeout = kTimeout,
+                                           .io_timeout = kTimeout,
                                            .pool_size = pool_size,
                                            .pool_wait = 2s,
-                                           .server_failure_limit = 2,
-                                           .retry_timeout = 1s});
+                                           .down_after_failures = 2,
+                                           .retry_after = 1s});
     EXPECT_OK(backend);
     return *backend;
   }
@@ -113,7 +113,7 @@ TEST_F(MemcachedFaults, KilledServerFailsFastAndIsEjectedThenRetriedWhenItReturn
   ASSERT_OK(backend_->set(on_a, "a", {}));
   ASSERT_OK(backend_->set(on_b, "b", {}));
   b_.kill();
-  // B's keys fail fast; after server_failure_limit failed retries (retry_timeout apart) the
+  // B's keys fail fast; after down_after_failures failed retries (retry_after apart) the
   // ring drops B and its keys move to A. Every call meanwhile is bounded, and A keeps working.
   bool moved = eventually([&] {
     std::string got;
@@ -128,7 +128,7 @@ TEST_F(MemcachedFaults, KilledServerFailsFastAndIsEjectedThenRetriedWhenItReturn
   EXPECT_EQ(on_server(a_, on_b), "moved");
 
   b_.restart();  // same port, empty
-  // After retry_timeout the ring takes B back: writes to B's keys land on B again.
+  // After retry_after the ring takes B back: writes to B's keys land on B again.
   EXPECT_TRUE(eventually([&] {
     return backend_->set(on_b, "back", {}).ok() && on_server(b_, on_b) == "back";
   })) << "B was never retried";
@@ -145,7 +145,7 @@ TEST_F(MemcachedFaults, FrozenServerIsBoundedThenSkippedAndAnswersRightAfterward
   std::string on_a = key_on(a_, 0);
   ASSERT_OK(backend_->set(on_a, "a", {}));
   stop_and_wait(b_);
-  // Two timeouts in a row (server_failure_limit) ...
+  // Two timeouts in a row (down_after_failures) ...
   for (int i = 0; i < 2; ++i) {
     std::string got;
     Millis took = timed([&] { got = value_of(on_b[i]); });
@@ -162,7 +162,7 @@ TEST_F(MemcachedFaults, FrozenServerIsBoundedThenSkippedAndAnswersRightAfterward
   }
   EXPECT_EQ(value_of(on_a), "a");
   b_.resume();
-  // After retry_timeout one call probes B, and every reply is the one asked for: the replies
+  // After retry_after one call probes B, and every reply is the one asked for: the replies
   // to the timed-out requests were not left on a connection to be read later.
   EXPECT_TRUE(eventually([&] { return value_of(on_b[3]) == "v3"; }));
   for (int i = 0; i < 4; ++i) EXPECT_EQ(value_of(on_b[i]), "v" + std::to_string(i));

@@ -4,7 +4,7 @@
 // its own memcached, so the whole binary takes about the longest outage.
 //
 // What must hold: no call during the outage throws or waits much longer than its timeouts;
-// the same Cache stores and reads again within retry_timeout plus one probe after the server
+// the same Cache stores and reads again within retry_after plus one probe after the server
 // is back, also after outages during which the first retries found it still down.
 #include <gtest/gtest.h>
 
@@ -42,9 +42,9 @@ std::unique_ptr<Cache> cache_on(testing::OutageServer& server) {
   auto& memcached = static_cast<MemcachedServer&>(server);
   auto backend = make_memcached_backend({.servers = {testing::location_of(memcached.process())},
                                          .connect_timeout = kConnectTimeout,
-                                         .timeout = kTimeout,
+                                         .io_timeout = kTimeout,
                                          .pool_wait = kPoolWait,
-                                         .retry_timeout = kRetryTimeout});
+                                         .retry_after = kRetryTimeout});
   if (!backend.ok()) throw std::runtime_error(backend.status().to_string());
   return std::make_unique<Cache>(*backend, CacheOptions{.max_error_logs_per_second = 0});
 }

@@ -60,7 +60,7 @@ TEST(MemcachedLocations, RefusesBadOnesByName) {
 TEST(MemcachedLocations, FactoryRefusesBadOptions) {
   EXPECT_STATUS(make_memcached_backend({}), StatusCode::kInvalidArgument);
   EXPECT_STATUS(make_memcached_backend({.servers = {"h:0"}}), StatusCode::kInvalidArgument);
-  EXPECT_STATUS(make_memcached_backend({.servers = {"h"}, .timeout = 0ms}),
+  EXPECT_STATUS(make_memcached_backend({.servers = {"h"}, .io_timeout = 0ms}),
                 StatusCode::kInvalidArgument);
   EXPECT_STATUS(make_memcached_backend({.servers = {"h"}, .pool_size = 0}),
                 StatusCode::kInvalidArgument);
@@ -144,7 +144,7 @@ class MemcachedBackendTest : public ::testing::Test {
 
   std::shared_ptr<Backend> make(std::vector<std::string> servers, const Clock* clock = nullptr) {
     auto backend = make_memcached_backend(
-        {.servers = std::move(servers), .connect_timeout = 2s, .timeout = 2s, .clock = clock});
+        {.servers = std::move(servers), .connect_timeout = 2s, .io_timeout = 2s, .clock = clock});
     EXPECT_OK(backend);
     return backend.ok() ? *backend : nullptr;
   }
@@ -388,7 +388,7 @@ std::vector<std::string> shared_servers() {
 TEST(MemcachedSharedServers, KeysSpreadOverBothAndAnotherClientFindsThem) {
   auto servers = shared_servers();
   ASSERT_EQ(servers.size(), 2u);
-  auto backend = make_memcached_backend({.servers = servers, .timeout = 2s});
+  auto backend = make_memcached_backend({.servers = servers, .io_timeout = 2s});
   ASSERT_OK(backend);
   memcached_st* other = memcached_create(nullptr);
   memcached_behavior_set(other, MEMCACHED_BEHAVIOR_KETAMA, 1);

@@ -14,6 +14,7 @@
 #include "cachekit/backends/redis.h"
 #include "cachekit/caches.h"
 #include "config/builtin_backends.h"
+#include "config/option_names.h"
 
 namespace cachekit {
 namespace {
@@ -50,11 +51,16 @@ std::chrono::milliseconds ms_option(const BackendSpec& spec, std::string_view na
       spec.integer_option(name, min, kMaxMs).value_or(fallback.count()));
 }
 
-std::shared_ptr<Backend> make_redis(const BackendSpec& spec) {
-  spec.reject_unknown_options({"connect_timeout_ms", "timeout_ms", "max_connections",
-                               "pool_timeout_ms", "retry_interval_ms", "failure_threshold",
-                               "namespace", "clear_scope", "clear_flushes_db", "wait_replicas",
-                               "wait_timeout_ms"});
+std::shared_ptr<Backend> make_redis(const BackendSpec& given) {
+  const BackendSpec spec =
+      with_current_option_names(given, {{"timeout_ms", "io_timeout_ms"},
+                                        {"max_connections", "pool_size"},
+                                        {"pool_timeout_ms", "pool_wait_ms"},
+                                        {"retry_interval_ms", "retry_after_ms"},
+                                        {"failure_threshold", "down_after_failures"}});
+  spec.reject_unknown_options({"connect_timeout_ms", "io_timeout_ms", "pool_size", "pool_wait_ms",
+                               "retry_after_ms", "down_after_failures", "namespace", "clear_scope",
+                               "clear_flushes_db", "wait_replicas", "wait_timeout_ms"});
   if (spec.locations.empty()) {
     throw spec.error("location",
                      "the redis backend needs a server URL, e.g. location = "
@@ -63,14 +69,14 @@ std::shared_ptr<Backend> make_redis(const BackendSpec& spec) {
   RedisOptions o;
   o.locations = split_servers(spec.locations);
   o.connect_timeout = ms_option(spec, "connect_timeout_ms", o.connect_timeout);
-  o.timeout = ms_option(spec, "timeout_ms", o.timeout);
-  o.pool_timeout = ms_option(spec, "pool_timeout_ms", o.pool_timeout);
-  o.retry_interval = ms_option(spec, "retry_interval_ms", o.retry_interval, 0);
+  o.io_timeout = ms_option(spec, "io_timeout_ms", o.io_timeout);
+  o.pool_wait = ms_option(spec, "pool_wait_ms", o.pool_wait);
+  o.retry_after = ms_option(spec, "retry_after_ms", o.retry_after, 0);
   o.wait_timeout = ms_option(spec, "wait_timeout_ms", o.wait_timeout);
-  o.max_connections = static_cast<std::size_t>(
-      spec.integer_option("max_connections", 1, 100'000).value_or(o.max_connections));
-  o.failure_threshold = static_cast<unsigned>(
-      spec.integer_option("failure_threshold", 1, 1'000).value_or(o.failure_threshold));
+  o.pool_size =
+      static_cast<std::size_t>(spec.integer_option("pool_size", 1, 100'000).value_or(o.pool_size));
+  o.down_after_failures = static_cast<unsigned>(
+      spec.integer_option("down_after_failures", 1, 1'000).value_or(o.down_after_failures));
   o.wait_replicas =
       static_cast<unsigned>(spec.integer_option("wait_replicas", 0, 1'000).value_or(0));
   o.key_namespace = spec.string_option("namespace").value_or("");

@@ -123,15 +123,15 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::make(RedisOptions options) {
     endpoints.push_back(std::move(endpoint).value());
   }
   auto positive = [](std::chrono::milliseconds d) { return d.count() > 0; };
-  if (!positive(options.connect_timeout) || !positive(options.timeout) ||
-      !positive(options.pool_timeout) || options.max_connections == 0) {
+  if (!positive(options.connect_timeout) || !positive(options.io_timeout) ||
+      !positive(options.pool_wait) || options.pool_size == 0) {
     return invalid_argument_error(
-        "redis: connect_timeout, timeout, pool_timeout and max_connections must be positive");
+        "redis: connect_timeout, io_timeout, pool_wait and pool_size must be positive");
   }
   // WAIT's reply comes after its own timeout; a shorter socket timeout would break the
   // connection on every slow replica.
-  if (options.wait_replicas > 0 && options.wait_timeout >= options.timeout) {
-    return invalid_argument_error("redis: wait_timeout must be shorter than timeout");
+  if (options.wait_replicas > 0 && options.wait_timeout >= options.io_timeout) {
+    return invalid_argument_error("redis: wait_timeout must be shorter than io_timeout");
   }
   return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(options), std::move(endpoints)));
 }
@@ -144,11 +144,11 @@ RedisBackend::RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints
   info_.supports_keys = true;
   info_.supports_stats = true;
   info_.key_policy = KeyPolicy::kWarn;  // Redis keys are binary-safe, up to 512 MB
-  PoolOptions pool{{options_.connect_timeout, options_.timeout},
-                   options_.max_connections,
-                   options_.pool_timeout,
-                   options_.retry_interval,
-                   std::max(1U, options_.failure_threshold)};
+  PoolOptions pool{{options_.connect_timeout, options_.io_timeout},
+                   options_.pool_size,
+                   options_.pool_wait,
+                   options_.retry_after,
+                   std::max(1U, options_.down_after_failures)};
   for (auto& endpoint : endpoints)
     pools_.push_back(std::make_unique<Pool>(std::move(endpoint), pool));
 }

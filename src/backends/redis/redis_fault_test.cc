@@ -41,9 +41,9 @@ class RedisFault : public ::testing::Test {
     const RedisOptions defaults;
     options.locations = {testing::url_of(server_)};
     if (options.connect_timeout == defaults.connect_timeout) options.connect_timeout = kTimeout;
-    if (options.timeout == defaults.timeout) options.timeout = kTimeout;
-    if (options.pool_timeout == defaults.pool_timeout) options.pool_timeout = kTimeout;
-    if (options.retry_interval == defaults.retry_interval) options.retry_interval = 200ms;
+    if (options.io_timeout == defaults.io_timeout) options.io_timeout = kTimeout;
+    if (options.pool_wait == defaults.pool_wait) options.pool_wait = kTimeout;
+    if (options.retry_after == defaults.retry_after) options.retry_after = 200ms;
     auto backend = make_redis_backend(options);
     ASSERT_OK(backend);
     backend_ = *backend;
@@ -89,7 +89,7 @@ TEST_F(RedisFault, FrozenServerCostsOneTimeoutNotAHang) {
 }
 
 TEST_F(RedisFault, BreakerMakesADeadServerCostOneTimeoutPerInterval) {
-  make_backend({.retry_interval = 5s, .failure_threshold = 2});
+  make_backend({.retry_after = 5s, .down_after_failures = 2});
   ASSERT_TRUE(cache_->set("k", "v"));
   server_.stop();
   // Two timeouts in a row mark the server down; then twenty calls fail at once.
@@ -129,7 +129,7 @@ TEST_F(RedisFault, RestartedServerIsUsedAgainByTheSameBackend) {
   EXPECT_EQ(s["pool.down"], "false");
 }
 
-// The outage outlasts retry_interval, so the breaker's first probe finds the port closed and
+// The outage outlasts retry_after, so the breaker's first probe finds the port closed and
 // fails to connect; the server then comes back (empty) on the same port. The probe's failure
 // must re-arm the breaker, not leave it waiting forever for a probe that never reports back.
 TEST_F(RedisFault, FailedProbeConnectDoesNotKeepTheServerDownForever) {
@@ -149,7 +149,7 @@ TEST_F(RedisFault, FailedProbeConnectDoesNotKeepTheServerDownForever) {
   EXPECT_THAT(probe.status().message(), ::testing::Not(HasSubstr("marked down")))
       << "the probe must have tried to connect";
   server_.restart();
-  auto deadline = Clock::now() + 3s;  // retry_interval is 200 ms
+  auto deadline = Clock::now() + 3s;  // retry_after is 200 ms
   Status last;
   while (Clock::now() < deadline) {
     last = cache_->strict().set("k", "back");
@@ -172,7 +172,7 @@ TEST_F(RedisFault, RestartBetweenCallsCostsNoError) {
 }
 
 TEST_F(RedisFault, WaitingForAConnectionIsBounded) {
-  make_backend({.max_connections = 1});
+  make_backend({.pool_size = 1});
   ASSERT_TRUE(cache_->set("k", "v"));
   server_.stop();
   std::thread holder([&] { (void)cache_->get("k"); });  // holds the only connection ~100 ms
@@ -186,7 +186,7 @@ TEST_F(RedisFault, WaitingForAConnectionIsBounded) {
 }
 
 TEST_F(RedisFault, ConcurrentCallersBeyondMaxConnectionsAllComplete) {
-  make_backend({.max_connections = 4, .pool_timeout = 5s});
+  make_backend({.pool_size = 4, .pool_wait = 5s});
   constexpr int kThreads = 24, kEach = 100;
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;

@@ -4,7 +4,7 @@
 // redis-server, so the whole binary takes about the longest outage.
 //
 // What must hold: no call during the outage throws or waits much longer than its timeouts;
-// the same Cache stores and reads again within retry_interval plus one probe after the
+// the same Cache stores and reads again within retry_after plus one probe after the
 // server is back, including after outages long enough that the breaker's first probes
 // found the server still down.
 #include <gtest/gtest.h>
@@ -44,9 +44,9 @@ std::unique_ptr<Cache> cache_on(testing::OutageServer& server) {
   auto& redis = static_cast<RedisServer&>(server);
   auto backend = make_redis_backend({.locations = {testing::url_of(redis.process(), 2)},
                                      .connect_timeout = kConnectTimeout,
-                                     .timeout = kTimeout,
-                                     .pool_timeout = kPoolTimeout,
-                                     .retry_interval = kRetryInterval});
+                                     .io_timeout = kTimeout,
+                                     .pool_wait = kPoolTimeout,
+                                     .retry_after = kRetryInterval});
   if (!backend.ok()) throw std::runtime_error(backend.status().to_string());
   return std::make_unique<Cache>(*backend, CacheOptions{.max_error_logs_per_second = 0});
 }

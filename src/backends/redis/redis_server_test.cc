@@ -251,7 +251,7 @@ TEST(RedisPrivate, ReadsGoToTheReplicaAndFallBackToThePrimary) {
   ServerProcess primary = testing::start_private_redis();
   ServerProcess replica = testing::start_private_redis();
   auto backend = backend_for(
-      {.locations = {testing::url_of(primary), testing::url_of(replica)}, .retry_interval = 50ms});
+      {.locations = {testing::url_of(primary), testing::url_of(replica)}, .retry_after = 50ms});
   RawRedis on_primary("127.0.0.1", primary.port());
   RawRedis on_replica("127.0.0.1", replica.port());
   on_replica.command({"SET", "k", "from replica"});

@@ -145,11 +145,11 @@ TEST(RedisBackendOptions, RefusesMissingLocationsAndBadValues) {
             "the redis backend needs a location, e.g. \"redis://127.0.0.1:6379/0\"");
   auto bad_url = make_redis_backend({.locations = {"redis://a:1/0", "redis://b:99999"}});
   EXPECT_THAT(bad_url.status().message(), HasSubstr("\"redis://b:99999\": the port must be"));
-  auto zero = make_redis_backend({.locations = {"redis://a"}, .max_connections = 0});
+  auto zero = make_redis_backend({.locations = {"redis://a"}, .pool_size = 0});
   EXPECT_STATUS(zero, StatusCode::kInvalidArgument);
   auto slow_wait = make_redis_backend(
       {.locations = {"redis://a"}, .wait_replicas = 1, .wait_timeout = std::chrono::seconds(1)});
-  EXPECT_EQ(slow_wait.status().message(), "redis: wait_timeout must be shorter than timeout");
+  EXPECT_EQ(slow_wait.status().message(), "redis: wait_timeout must be shorter than io_timeout");
 }
 
 TEST(RedisBackendOptions, DescribesItselfAsAnOutOfProcessStore) {
@@ -195,11 +195,11 @@ TEST(RedisConfig, BuildsFromTomlWithOptions) {
     key_prefix = "shop"
     [caches.default.options]
     connect_timeout_ms = 50
-    timeout_ms = 80
-    max_connections = 64
-    pool_timeout_ms = 30
-    retry_interval_ms = 500
-    failure_threshold = 2
+    io_timeout_ms = 80
+    pool_size = 64
+    pool_wait_ms = 30
+    retry_after_ms = 500
+    down_after_failures = 2
     namespace = "app1:"
     clear_scope = "shop:*"
     wait_replicas = 1
@@ -213,12 +213,12 @@ TEST(RedisConfig, RefusesUnknownOptionsAndBadValues) {
   EXPECT_EQ(config_error("[caches.default]\nbackend = \"redis\"\nlocation = \"redis://h\"\n"
                          "options = { timeout = 5 }"),
             "caches.toml: cache 'default': field 'options.timeout': unknown option for the redis "
-            "backend; the known options are connect_timeout_ms, timeout_ms, max_connections, "
-            "pool_timeout_ms, retry_interval_ms, failure_threshold, namespace, clear_scope, "
+            "backend; the known options are connect_timeout_ms, io_timeout_ms, pool_size, "
+            "pool_wait_ms, retry_after_ms, down_after_failures, namespace, clear_scope, "
             "clear_flushes_db, wait_replicas, wait_timeout_ms");
   EXPECT_EQ(config_error("[caches.default]\nbackend = \"redis\"\nlocation = \"redis://h\"\n"
-                         "options = { timeout_ms = 0 }"),
-            "caches.toml: cache 'default': field 'options.timeout_ms': must be between 1 and "
+                         "options = { io_timeout_ms = 0 }"),
+            "caches.toml: cache 'default': field 'options.io_timeout_ms': must be between 1 and "
             "3600000, got 0");
   EXPECT_EQ(config_error("[caches.default]\nbackend = \"redis\""),
             "caches.toml: cache 'default': field 'location': the redis backend needs a server "

@@ -7,13 +7,13 @@
 //   backend = "sqlite"               # url = "sqlite:///var/tmp/cache.db"
 //   location = "cache.db"            # relative to the configuration file's directory
 //   options = { table = "cachekit_cache", max_entries = 10000, cull_frequency = 3,
-//               timeout_ms = 1000, max_connections = 4 }
+//               call_timeout_ms = 1000, pool_size = 4 }
 //
 //   [caches.shared]
 //   url = "postgresql://app@db.internal:5432/app"    # or backend = "postgres", location = URL
-//   options = { table = "cache", timeout_ms = 200, connect_timeout_ms = 200,
-//               max_connections = 8, unlogged = true, failure_threshold = 3,
-//               retry_interval_ms = 1000 }
+//   options = { table = "cache", call_timeout_ms = 200, connect_timeout_ms = 200,
+//               pool_size = 8, unlogged = true, down_after_failures = 3,
+//               retry_after_ms = 1000 }
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -22,6 +22,7 @@
 #include "cachekit/backends/sql.h"
 #include "cachekit/caches.h"
 #include "config/builtin_backends.h"
+#include "config/option_names.h"
 
 namespace cachekit {
 namespace {
@@ -67,11 +68,11 @@ void read_common(const BackendSpec& spec, Options& options) {
   if (auto n = spec.integer_option("cull_frequency", 0, kMaxUnsigned)) {
     options.cull_frequency = static_cast<unsigned>(*n);
   }
-  if (auto ms = spec.integer_option("timeout_ms", 1, kMaxTimeoutMs)) {
-    options.timeout = std::chrono::milliseconds(*ms);
+  if (auto ms = spec.integer_option("call_timeout_ms", 1, kMaxTimeoutMs)) {
+    options.call_timeout = std::chrono::milliseconds(*ms);
   }
-  if (auto n = spec.integer_option("max_connections", 1, 1024)) {
-    options.max_connections = static_cast<std::size_t>(*n);
+  if (auto n = spec.integer_option("pool_size", 1, 1024)) {
+    options.pool_size = static_cast<std::size_t>(*n);
   }
   options.clock = spec.clock;
   // Keys are "<key_prefix>:<version>:<key>"; caches with other prefixes may share the table.
@@ -85,9 +86,11 @@ std::shared_ptr<Backend> built(const BackendSpec& spec, Result<std::shared_ptr<B
   return std::move(backend).value();
 }
 
-std::shared_ptr<Backend> make_sqlite(const BackendSpec& spec) {
+std::shared_ptr<Backend> make_sqlite(const BackendSpec& given) {
+  const BackendSpec spec = with_current_option_names(
+      given, {{"timeout_ms", "call_timeout_ms"}, {"max_connections", "pool_size"}});
   spec.reject_unknown_options(
-      {"table", "max_entries", "cull_frequency", "timeout_ms", "max_connections"});
+      {"table", "max_entries", "cull_frequency", "call_timeout_ms", "pool_size"});
   SqliteOptions options;
   options.path = sqlite_path(spec);
   read_common(spec, options);
@@ -96,24 +99,29 @@ std::shared_ptr<Backend> make_sqlite(const BackendSpec& spec) {
   });
 }
 
-std::shared_ptr<Backend> make_postgres(const BackendSpec& spec) {
-  spec.reject_unknown_options({"table", "max_entries", "cull_frequency", "timeout_ms",
-                               "connect_timeout_ms", "max_connections", "unlogged",
-                               "failure_threshold", "retry_interval_ms"});
+std::shared_ptr<Backend> make_postgres(const BackendSpec& given) {
+  const BackendSpec spec =
+      with_current_option_names(given, {{"timeout_ms", "call_timeout_ms"},
+                                        {"max_connections", "pool_size"},
+                                        {"failure_threshold", "down_after_failures"},
+                                        {"retry_interval_ms", "retry_after_ms"}});
+  spec.reject_unknown_options({"table", "max_entries", "cull_frequency", "call_timeout_ms",
+                               "connect_timeout_ms", "pool_size", "unlogged", "down_after_failures",
+                               "retry_after_ms"});
   PostgresOptions options;
   options.url = one_location(spec, "url = \"postgresql://user@host:5432/dbname\"");
   read_common(spec, options);
-  options.connect_timeout = options.timeout;
+  options.connect_timeout = options.call_timeout;
   if (auto ms = spec.integer_option("connect_timeout_ms", 1, kMaxTimeoutMs)) {
     options.connect_timeout = std::chrono::milliseconds(*ms);
   }
   options.unlogged = spec.bool_option("unlogged").value_or(false);
   // The circuit breaker, with the Redis backend's names and bounds.
-  if (auto n = spec.integer_option("failure_threshold", 1, 1'000)) {
-    options.failure_threshold = static_cast<unsigned>(*n);
+  if (auto n = spec.integer_option("down_after_failures", 1, 1'000)) {
+    options.down_after_failures = static_cast<unsigned>(*n);
   }
-  if (auto ms = spec.integer_option("retry_interval_ms", 0, kMaxTimeoutMs)) {
-    options.retry_interval = std::chrono::milliseconds(*ms);
+  if (auto ms = spec.integer_option("retry_after_ms", 0, kMaxTimeoutMs)) {
+    options.retry_after = std::chrono::milliseconds(*ms);
   }
   return built(spec, make_postgres_backend(options), [](const Status& s) {
     return s.message().find("table") != std::string::npos ? "options.table" : "location";

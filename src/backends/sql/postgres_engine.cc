@@ -62,8 +62,8 @@ class PostgresEngine final : public Engine {
       : url_(options.url),
         location_(std::move(location)),
         table_(options.table),
-        timeout_(options.timeout),
-        connect_timeout_(std::min(options.connect_timeout, options.timeout)) {
+        timeout_(options.call_timeout),
+        connect_timeout_(std::min(options.connect_timeout, options.call_timeout)) {
     dialect_.placeholder = '$';
     dialect_.key_type = "TEXT COLLATE \"C\"";
     dialect_.value_type = "BYTEA";
@@ -109,16 +109,16 @@ Result<std::shared_ptr<Backend>> make_postgres_backend(const PostgresOptions& op
     return invalid_argument_error(
         "postgres: the table name must be 1 to 63 bytes long, without NUL bytes");
   }
-  if (options.max_connections == 0) {
-    return invalid_argument_error("postgres: max_connections must be at least 1");
+  if (options.pool_size == 0) {
+    return invalid_argument_error("postgres: pool_size must be at least 1");
   }
-  if (options.failure_threshold == 0) {
-    return invalid_argument_error("postgres: failure_threshold must be at least 1");
+  if (options.down_after_failures == 0) {
+    return invalid_argument_error("postgres: down_after_failures must be at least 1");
   }
   sql_internal::SqlSettings settings{
-      options.table,        options.max_entries,       options.cull_frequency,
-      options.timeout,      options.max_connections,   options.clock,
-      options.clear_prefix, options.failure_threshold, options.retry_interval};
+      options.table,        options.max_entries,         options.cull_frequency,
+      options.call_timeout, options.pool_size,           options.clock,
+      options.clear_prefix, options.down_after_failures, options.retry_after};
   return std::shared_ptr<Backend>(std::make_shared<sql_internal::SqlBackend>(
       std::make_unique<sql_internal::PostgresEngine>(options, std::move(*location)),
       std::move(settings)));

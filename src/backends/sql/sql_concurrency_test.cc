@@ -158,7 +158,7 @@ class SqliteFailureTest : public ::testing::Test {
                                 std::chrono::milliseconds timeout) {
     SqliteOptions options;
     options.path = path;
-    options.timeout = timeout;
+    options.call_timeout = timeout;
     auto backend = make_sqlite_backend(options);
     if (!backend.ok()) throw std::runtime_error(backend.status().to_string());
     return *backend;
@@ -211,7 +211,7 @@ TEST_F(SqliteFailureTest, OptionsAreChecked) {
   EXPECT_STATUS(make_sqlite_backend({}), StatusCode::kInvalidArgument);
   EXPECT_STATUS(make_sqlite_backend({.path = ":memory:"}), StatusCode::kInvalidArgument);
   EXPECT_STATUS(make_sqlite_backend({.path = "x.db", .table = ""}), StatusCode::kInvalidArgument);
-  EXPECT_STATUS(make_sqlite_backend({.path = "x.db", .max_connections = 0}),
+  EXPECT_STATUS(make_sqlite_backend({.path = "x.db", .pool_size = 0}),
                 StatusCode::kInvalidArgument);
   EXPECT_STATUS(make_postgres_backend({}), StatusCode::kInvalidArgument);
   EXPECT_STATUS(make_postgres_backend({.url = "postgresql://h/db?nosuchparam=1"}),

@@ -34,7 +34,7 @@ TEST(SqlConfig, RelativeSqlitePathIsRelativeToTheConfigurationFile) {
   const auto file = scratch.path() / "etc" / "cachekit.toml";
   std::ofstream(file) << "[caches.default]\nbackend = \"sqlite\"\nlocation = \"data/c.db\"\n"
                       << "options = { table = \"my cache\", max_entries = 7, cull_frequency = 0,"
-                      << " timeout_ms = 250, max_connections = 2 }\n";
+                      << " call_timeout_ms = 250, pool_size = 2 }\n";
   std::filesystem::create_directories(scratch.path() / "etc" / "data");
   auto caches = Caches::from_file(file);
   Cache& cache = caches.default_cache();
@@ -70,9 +70,9 @@ TEST(SqlConfig, PostgresqlUrlsChooseThePostgresBackend) {
   const std::string table = sql_testing::unique_table("config pg");
   auto caches =
       Caches::from_toml("[caches.default]\nurl = \"" + url + "\"\noptions = { table = \"" + table +
-                            "\", timeout_ms = 2000, connect_timeout_ms = 500,"
-                            " max_connections = 3, unlogged = true, failure_threshold = 5,"
-                            " retry_interval_ms = 250 }\n",
+                            "\", call_timeout_ms = 2000, connect_timeout_ms = 500,"
+                            " pool_size = 3, unlogged = true, down_after_failures = 5,"
+                            " retry_after_ms = 250 }\n",
                         "test.toml");
   Cache& cache = caches.default_cache();
   auto created = create_cache_table(cache.backend(), false);
@@ -123,7 +123,7 @@ TEST(SqlConfig, PostgresClearRemovesOnlyItsKeyPrefix) {
 TEST(SqlConfig, TheLocationShownNeverIncludesThePassword) {
   PostgresOptions options;
   options.url = "postgresql://app:s3cret@127.0.0.1:1/shop";
-  options.timeout = std::chrono::milliseconds(500);
+  options.call_timeout = std::chrono::milliseconds(500);
   auto backend = make_postgres_backend(options);
   ASSERT_OK(backend);
   auto got = (*backend)->get("k");  // port 1 refuses: the error names the location
@@ -140,8 +140,8 @@ TEST(SqlConfig, BadSettingsAreRefusedAtStartup) {
                            "options = { max_entries = \"ten\" }\n"),
               HasSubstr("options.max_entries"));
   EXPECT_THAT(config_error("[caches.default]\nbackend = \"sqlite\"\nlocation = \"c.db\"\n"
-                           "options = { timeout_ms = 0 }\n"),
-              HasSubstr("options.timeout_ms"));
+                           "options = { call_timeout_ms = 0 }\n"),
+              HasSubstr("options.call_timeout_ms"));
   EXPECT_THAT(config_error("[caches.default]\nbackend = \"sqlite\"\n"),
               HasSubstr("the sqlite backend needs a location"));
   EXPECT_THAT(config_error("[caches.default]\nbackend = \"sqlite\"\nlocation = \"a.db;b.db\"\n"),
@@ -158,8 +158,8 @@ TEST(SqlConfig, BadSettingsAreRefusedAtStartup) {
                            "options = { unlogged = 1 }\n"),
               HasSubstr("options.unlogged"));
   EXPECT_THAT(config_error("[caches.default]\nurl = \"postgresql://h/db\"\n"
-                           "options = { failure_threshold = 0 }\n"),
-              HasSubstr("options.failure_threshold"));
+                           "options = { down_after_failures = 0 }\n"),
+              HasSubstr("options.down_after_failures"));
 }
 
 }  // namespace

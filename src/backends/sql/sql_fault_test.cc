@@ -39,7 +39,7 @@ class PostgresFaultTest : public ::testing::Test {
     PostgresOptions options;
     options.url = server_->url();
     options.table = sql_testing::unique_table("fault");
-    options.max_connections = 4;
+    options.pool_size = 4;
     {  // with the default, generous timeouts: a cluster just started on a busy machine can
        // take longer than the test's 200 ms to accept its first connection
       auto setup = make_postgres_backend(options);
@@ -47,7 +47,7 @@ class PostgresFaultTest : public ::testing::Test {
       auto created = create_cache_table(**setup, false);
       ASSERT_OK(created);
     }
-    options.timeout = kTimeout;
+    options.call_timeout = kTimeout;
     options.connect_timeout = kTimeout;
     auto backend = make_postgres_backend(options);
     ASSERT_OK(backend);
@@ -127,7 +127,7 @@ TEST_F(PostgresFaultTest, AFrozenServerCostsAtMostTheTimeout) {
 TEST_F(PostgresFaultTest, AFrozenServerIsMarkedDownAndLaterCallsFailFast) {
   ASSERT_TRUE(cache_->set("k", "v"));
   server_->pause();
-  for (int i = 0; i < 3; ++i) {  // failure_threshold (3) timeouts in a row
+  for (int i = 0; i < 3; ++i) {  // down_after_failures (3) timeouts in a row
     EXPECT_STATUS(cache_->strict().get("k"), StatusCode::kDeadlineExceeded);
   }
   for (int i = 0; i < 20; ++i) {

@@ -43,14 +43,14 @@ std::unique_ptr<Cache> cache_on(testing::OutageServer& server) {
   PostgresOptions options;
   options.url = static_cast<PostgresOutageServer&>(server).url();
   options.table = sql_testing::unique_table("outage");
-  options.max_connections = 4;
+  options.pool_size = 4;
   {  // created with the default, generous timeouts: nine clusters start side by side
     auto setup = make_postgres_backend(options);
     if (!setup.ok()) throw std::runtime_error(setup.status().to_string());
     auto created = create_cache_table(**setup, false);
     if (!created.ok()) throw std::runtime_error(created.status().to_string());
   }
-  options.timeout = kTimeout;
+  options.call_timeout = kTimeout;
   options.connect_timeout = kConnectTimeout;
   auto backend = make_postgres_backend(options);
   if (!backend.ok()) throw std::runtime_error(backend.status().to_string());

@@ -138,7 +138,7 @@ class SqliteConnection final : public Connection {
 class SqliteEngine final : public Engine {
  public:
   explicit SqliteEngine(const SqliteOptions& options)
-      : path_(options.path.string()), table_(options.table), timeout_(options.timeout) {
+      : path_(options.path.string()), table_(options.table), timeout_(options.call_timeout) {
     dialect_.placeholder = '?';
     dialect_.key_type = "TEXT";
     dialect_.value_type = "BLOB";
@@ -374,12 +374,12 @@ Result<std::shared_ptr<Backend>> make_sqlite_backend(const SqliteOptions& option
   if (options.table.empty() || options.table.find('\0') != std::string::npos) {
     return invalid_argument_error("sqlite: the table name must be non-empty, without NUL bytes");
   }
-  if (options.max_connections == 0) {
-    return invalid_argument_error("sqlite: max_connections must be at least 1");
+  if (options.pool_size == 0) {
+    return invalid_argument_error("sqlite: pool_size must be at least 1");
   }
   sql_internal::SqlSettings settings{
-      options.table,           options.max_entries, options.cull_frequency, options.timeout,
-      options.max_connections, options.clock,       options.clear_prefix};
+      options.table,     options.max_entries, options.cull_frequency, options.call_timeout,
+      options.pool_size, options.clock,       options.clear_prefix};
   return std::shared_ptr<Backend>(std::make_shared<sql_internal::SqlBackend>(
       std::make_unique<sql_internal::SqliteEngine>(options), std::move(settings)));
 }
