@@ -1,7 +1,9 @@
 #pragma once
 // The backends the conformance suite runs over. Each case builds a fresh, empty backend; a
-// backend's known limits are declared here, next to its factory, never as `if`s in tests.
-// Server-backed cases are added by the backends that need servers.
+// backend's known limits are declared with its case, next to its factory, never as `if`s in
+// tests. Every backend defines its cases in its own folder, src/backends/<name>/
+// <name>_conformance.cc, as append_<name>_conformance_cases(); the list of built-in backends
+// (config/builtin_backends.h) gathers them, so adding a backend adds its cases.
 
 #include <cachekit/backend.h>
 #include <cachekit/clock.h>
@@ -14,6 +16,8 @@
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "config/builtin_backends.h"
 
 namespace cachekit::testing {
 
@@ -36,13 +40,20 @@ struct BackendCase {
   // The store enforces max_entries.
   bool bounded = true;
   std::chrono::milliseconds expiry_slack{0};
+  // The case talks to a server process (the ones scripts/test-servers starts, or private ones
+  // it starts itself): the suite lists it under Servers/, the others under Local/.
+  bool needs_servers = false;
 };
 
 // Names the case in test listings (gtest would otherwise print the struct's bytes).
 inline void PrintTo(const BackendCase& c, std::ostream* os) { *os << c.name; }
 
-std::vector<BackendCase> local_backend_cases();
-// Backends on the servers that scripts/test-servers starts (addresses from the environment).
-std::vector<BackendCase> server_backend_cases();
+// Every built-in backend's cases, in the order of CACHEKIT_BUILTIN_BACKENDS.
+std::vector<BackendCase> all_backend_cases();
+
+#define CACHEKIT_DECLARE_CONFORMANCE_CASES(name) \
+  void append_##name##_conformance_cases(std::vector<BackendCase>& cases);
+CACHEKIT_BUILTIN_BACKENDS(CACHEKIT_DECLARE_CONFORMANCE_CASES)
+#undef CACHEKIT_DECLARE_CONFORMANCE_CASES
 
 }  // namespace cachekit::testing

@@ -17,14 +17,13 @@
 // of real life), with only pass_time(200 ms) of real time allowed before it must be gone; so
 // every pass_time() sleeps 3.5 s longer (0.7 s of margin for a loaded machine). No "still alive"
 // check minds: those entries have 10 s or more left.
-#include "conformance/memcached_cases.h"
-
 #include <cachekit/backends/memcached.h>
 
 #include <chrono>
 #include <memory>
 #include <stdexcept>
 
+#include "conformance/backend_cases.h"
 #include "support/memcached_server.h"
 
 namespace cachekit::testing {
@@ -54,12 +53,12 @@ std::shared_ptr<Backend> make(const Clock* clock) {
 
 }  // namespace
 
-void append_memcached_cases(std::vector<BackendCase>& cases) {
+void append_memcached_conformance_cases(std::vector<BackendCase>& cases) {
   cases.push_back(
       {"memcached",
        [](const Clock* clock, const std::filesystem::path&, BackendLimits) { return make(clock); },
        /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false,
-       /*expiry_slack=*/std::chrono::milliseconds(3500)});
+       /*expiry_slack=*/std::chrono::milliseconds(3500), /*needs_servers=*/true});
 }
 
 }  // namespace cachekit::testing

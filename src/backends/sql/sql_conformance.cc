@@ -6,8 +6,6 @@
 // a counter and the time — and with a space and a double quote in it, so that every test of
 // the suite also proves the table name is quoted everywhere. The tables are left behind: the
 // test server is thrown away after the run.
-#include "conformance/sql_cases.h"
-
 #include <cachekit/backends/sql.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "conformance/backend_cases.h"
 #include "support/sql_test_support.h"
 
 namespace cachekit::testing {
@@ -40,7 +39,7 @@ std::shared_ptr<Backend> with_table(Result<std::shared_ptr<Backend>> backend) {
 
 }  // namespace
 
-void append_sql_cases(std::vector<BackendCase>& cases) {
+void append_sql_conformance_cases(std::vector<BackendCase>& cases) {
   cases.push_back({"sqlite", [](const Clock* clock, const std::filesystem::path& scratch,
                                 BackendLimits limits) {
                      std::filesystem::create_directories(scratch);
@@ -51,16 +50,19 @@ void append_sql_cases(std::vector<BackendCase>& cases) {
                      options.clock = clock;
                      return with_table(make_sqlite_backend(options));
                    }});
-  cases.push_back(
-      {"postgres", [](const Clock* clock, const std::filesystem::path&, BackendLimits limits) {
-         PostgresOptions options;
-         options.url = postgres_url();
-         options.table = unique_table();
-         options.max_entries = limits.max_entries;
-         options.call_timeout = std::chrono::seconds(5);  // a loaded CI machine, not a fault test
-         options.clock = clock;
-         return with_table(make_postgres_backend(options));
-       }});
+  cases.push_back({"postgres",
+                   [](const Clock* clock, const std::filesystem::path&, BackendLimits limits) {
+                     PostgresOptions options;
+                     options.url = postgres_url();
+                     options.table = unique_table();
+                     options.max_entries = limits.max_entries;
+                     options.call_timeout =
+                         std::chrono::seconds(5);  // a loaded CI machine, not a fault test
+                     options.clock = clock;
+                     return with_table(make_postgres_backend(options));
+                   },
+                   /*stores=*/true, /*clock_controls_expiry=*/true, /*bounded=*/true,
+                   /*expiry_slack=*/std::chrono::milliseconds(0), /*needs_servers=*/true});
 }
 
 }  // namespace cachekit::testing

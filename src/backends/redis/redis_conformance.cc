@@ -8,8 +8,6 @@
 // passed). The largest such unslept advance is 1.4 s (IncrKeepsTheExpiry), so expiry_slack
 // is 1.5 s: every pass_time() sleeps that much longer, which no "still alive" check minds
 // (their entries have 10 s or more left).
-#include "conformance/redis_cases.h"
-
 #include <cachekit/backends/redis.h>
 #include <unistd.h>
 
@@ -18,6 +16,8 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+
+#include "conformance/backend_cases.h"
 
 namespace cachekit::testing {
 namespace {
@@ -54,13 +54,14 @@ std::shared_ptr<Backend> make(std::vector<std::string> locations, unsigned wait_
 
 }  // namespace
 
-void append_redis_cases(std::vector<BackendCase>& cases) {
+void append_redis_conformance_cases(std::vector<BackendCase>& cases) {
   constexpr auto kSlack = std::chrono::milliseconds(1500);
   cases.push_back({"redis",
                    [](const Clock* clock, const std::filesystem::path&, BackendLimits) {
                      return make({required_env("CACHEKIT_TEST_REDIS_URL")}, 0, clock);
                    },
-                   /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false, kSlack});
+                   /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false, kSlack,
+                   /*needs_servers=*/true});
   // Replication is asynchronous: WAIT 1 after each write makes the replica's copy current
   // before the test reads it back there.
   cases.push_back({"redis_with_replica",
@@ -69,7 +70,8 @@ void append_redis_cases(std::vector<BackendCase>& cases) {
                                   required_env("CACHEKIT_TEST_REDIS_REPLICA_URL")},
                                  1, clock);
                    },
-                   /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false, kSlack});
+                   /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false, kSlack,
+                   /*needs_servers=*/true});
 }
 
 }  // namespace cachekit::testing
