@@ -34,7 +34,7 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-class CachesTest : public ::testing::Test {
+class CachesConfig : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string pattern = (fs::temp_directory_path() / "cachekit-config-XXXXXX").string();
@@ -74,7 +74,7 @@ class CachesTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(CachesTest, LoadsSeveralCachesFromFile) {
+TEST_F(CachesConfig, LoadsSeveralCachesFromFile) {
   fs::path path = write("cachekit.toml", R"(
 [app]
 unrelated = "settings of the application are left alone"
@@ -122,7 +122,7 @@ timeout = 1.5
   EXPECT_EQ(caches["off"].options().version, 1);
 }
 
-TEST_F(CachesTest, DefaultsMatchDjango) {
+TEST_F(CachesConfig, DefaultsMatchDjango) {
   Caches caches = Caches::from_toml("[caches.default]\nbackend = \"locmem\"\n", "inline");
   const CacheOptions& options = caches.default_cache().options();
   EXPECT_EQ(options.default_timeout, Timeout(std::chrono::seconds(300)));
@@ -132,7 +132,7 @@ TEST_F(CachesTest, DefaultsMatchDjango) {
   EXPECT_EQ(caches.source(), "inline");
 }
 
-TEST_F(CachesTest, UnsetFieldsKeepCacheOptionsDefaults) {
+TEST_F(CachesConfig, UnsetFieldsKeepCacheOptionsDefaults) {
   Caches caches = Caches::from_toml("[caches.default]\nbackend = \"locmem\"\n", "inline");
   const CacheOptions& options = caches.default_cache().options();
   const CacheOptions defaults;
@@ -145,7 +145,7 @@ TEST_F(CachesTest, UnsetFieldsKeepCacheOptionsDefaults) {
   EXPECT_FALSE(options.key_function);
 }
 
-TEST_F(CachesTest, ZeroAndNegativeTimeoutsAreAllowedAndMeanExpired) {
+TEST_F(CachesConfig, ZeroAndNegativeTimeoutsAreAllowedAndMeanExpired) {
   Caches caches = Caches::from_toml(R"(
 [caches.default]
 backend = "locmem"
@@ -163,7 +163,7 @@ timeout = -5
 }
 
 // A spy factory sees exactly what a backend factory would be given.
-TEST_F(CachesTest, FactoriesReceiveLocationsAndOptionsAsCanonicalToml) {
+TEST_F(CachesConfig, FactoriesReceiveLocationsAndOptionsAsCanonicalToml) {
   std::vector<BackendSpec> seen;
   BackendRegistry registry;
   registry.add("spy", [&](const BackendSpec& spec) {
@@ -198,7 +198,7 @@ location = ["one", " two "]
   EXPECT_EQ(seen[1].locations, (std::vector<std::string>{"one", "two"}));
 }
 
-TEST_F(CachesTest, OptionReadersNameTheOptionOnBadValues) {
+TEST_F(CachesConfig, OptionReadersNameTheOptionOnBadValues) {
   BackendSpec spec{"f.toml", "main", "spy", {}, {{"n", "7"}, {"s", "\"x\""}, {"b", "nope"}},
                    nullptr};
   auto field_of = [](auto&& read) {
@@ -225,13 +225,13 @@ TEST_F(CachesTest, OptionReadersNameTheOptionOnBadValues) {
                     HasSubstr("the known options are n, s")));
 }
 
-TEST_F(CachesTest, UnknownBackendListsTheKnownOnes) {
+TEST_F(CachesConfig, UnknownBackendListsTheKnownOnes) {
   auto e = refused("[caches.default]\nbackend = \"memcache\"\n", "default", "backend");
   EXPECT_THAT(e.what(), HasSubstr("unknown backend \"memcache\""));
   EXPECT_THAT(e.what(), HasSubstr("dummy, file, locmem"));
 }
 
-TEST_F(CachesTest, CompressionSettingsReachTheCacheAndAreChecked) {
+TEST_F(CachesConfig, CompressionSettingsReachTheCacheAndAreChecked) {
   fs::path path = write("z.toml", R"(
 [caches.default]
 backend = "locmem"
@@ -250,13 +250,13 @@ decompress_max_bytes = 1048576
           "compress_min_bytes");
 }
 
-TEST_F(CachesTest, UnknownFieldIsNamed) {
+TEST_F(CachesConfig, UnknownFieldIsNamed) {
   auto e = refused("[caches.default]\nbackend = \"locmem\"\ntiemout = 5\n", "default", "tiemout");
   EXPECT_THAT(e.what(), HasSubstr("unknown field (line 3)"));
   EXPECT_THAT(e.what(), HasSubstr("timeout"));
 }
 
-TEST_F(CachesTest, BadTimeoutsAreRefused) {
+TEST_F(CachesConfig, BadTimeoutsAreRefused) {
   auto e =
       refused("[caches.default]\nbackend = \"locmem\"\ntimeout = true\n", "default", "timeout");
   EXPECT_THAT(e.what(), HasSubstr("got a boolean (line 3)"));
@@ -266,7 +266,7 @@ TEST_F(CachesTest, BadTimeoutsAreRefused) {
   refused("[caches.default]\nbackend = \"locmem\"\ntimeout = nan\n", "default", "timeout");
 }
 
-TEST_F(CachesTest, BadFieldTypesAreRefused) {
+TEST_F(CachesConfig, BadFieldTypesAreRefused) {
   refused("[caches.default]\nbackend = 3\n", "default", "backend");
   refused("[caches.default]\nbackend = \"locmem\"\nversion = \"2\"\n", "default", "version");
   refused("[caches.default]\nbackend = \"locmem\"\nkey_prefix = 1\n", "default", "key_prefix");
@@ -279,7 +279,7 @@ TEST_F(CachesTest, BadFieldTypesAreRefused) {
   refused("[caches.default]\n", "default", "backend");
 }
 
-TEST_F(CachesTest, BadOptionValuesNameTheOption) {
+TEST_F(CachesConfig, BadOptionValuesNameTheOption) {
   auto e = refused("[caches.default]\nbackend = \"locmem\"\noptions = { max_entries = \"many\" }\n",
                    "default", "options.max_entries");
   EXPECT_THAT(e.what(), HasSubstr("expected an integer, got \"many\""));
@@ -297,7 +297,7 @@ TEST_F(CachesTest, BadOptionValuesNameTheOption) {
   refused("[caches.default]\nbackend = \"dummy\"\noptions = { x = 1 }\n", "default", "options.x");
 }
 
-TEST_F(CachesTest, FileBackendNeedsOneDirectory) {
+TEST_F(CachesConfig, FileBackendNeedsOneDirectory) {
   auto e = refused("[caches.default]\nbackend = \"file\"\n", "default", "location");
   EXPECT_THAT(e.what(), HasSubstr("needs a directory"));
   refused("[caches.default]\nbackend = \"file\"\nlocation = \"a;b\"\n", "default", "location");
@@ -306,19 +306,19 @@ TEST_F(CachesTest, FileBackendNeedsOneDirectory) {
           "location");
 }
 
-TEST_F(CachesTest, MissingDefaultIsRefused) {
+TEST_F(CachesConfig, MissingDefaultIsRefused) {
   auto e = refused("[caches.other]\nbackend = \"locmem\"\n", "default", "");
   EXPECT_THAT(e.what(), HasSubstr("E001"));
   e = refused("[cache.default]\nbackend = \"locmem\"\n", "", "caches");
   EXPECT_THAT(e.what(), HasSubstr("no [caches] table"));
 }
 
-TEST_F(CachesTest, BadTomlSyntaxNamesTheLine) {
+TEST_F(CachesConfig, BadTomlSyntaxNamesTheLine) {
   auto e = refused("[caches.default]\nbackend = \"locmem\"\ntimeout = = 3\n", "", "");
   EXPECT_THAT(e.what(), HasSubstr("TOML syntax error at line 3"));
 }
 
-TEST_F(CachesTest, UnreadableFileIsNamed) {
+TEST_F(CachesConfig, UnreadableFileIsNamed) {
   fs::path path = dir_ / "missing.toml";
   try {
     (void)Caches::from_file(path);
@@ -329,7 +329,7 @@ TEST_F(CachesTest, UnreadableFileIsNamed) {
   }
 }
 
-TEST_F(CachesTest, UrlAndBackendTogetherAreRefused) {
+TEST_F(CachesConfig, UrlAndBackendTogetherAreRefused) {
   auto e =
       refused("[caches.default]\nurl = \"locmem://\"\nbackend = \"locmem\"\n", "default", "url");
   EXPECT_THAT(e.what(), HasSubstr("either url or backend"));
@@ -339,7 +339,7 @@ TEST_F(CachesTest, UrlAndBackendTogetherAreRefused) {
   refused("[caches.default]\nurl = \"file:///tmp/%zz\"\n", "default", "url");
 }
 
-TEST_F(CachesTest, UnknownAliasIsAConfigError) {
+TEST_F(CachesConfig, UnknownAliasIsAConfigError) {
   Caches caches = Caches::from_toml("[caches.default]\nbackend = \"locmem\"\n", "inline");
   try {
     (void)caches.at("sessions");
@@ -353,7 +353,7 @@ TEST_F(CachesTest, UnknownAliasIsAConfigError) {
   EXPECT_EQ(caches.find("default"), &caches.default_cache());
 }
 
-TEST_F(CachesTest, FromUrlBuildsADefaultCache) {
+TEST_F(CachesConfig, FromUrlBuildsADefaultCache) {
   EXPECT_EQ(Caches::from_url("locmem://").default_cache().backend_info().name, "locmem");
   EXPECT_EQ(Caches::from_url("dummy://").default_cache().backend_info().name, "dummy");
   Caches files = Caches::from_url("file://" + (dir_ / "by%20url").string());
@@ -362,7 +362,7 @@ TEST_F(CachesTest, FromUrlBuildsADefaultCache) {
   EXPECT_THROW((void)Caches::from_url("nosuch://localhost:6379/0"), ConfigError);
 }
 
-TEST_F(CachesTest, CacheUrlVariableReplacesTheDefaultBackendAndKeepsItsSettings) {
+TEST_F(CachesConfig, CacheUrlVariableReplacesTheDefaultBackendAndKeepsItsSettings) {
   fs::path path = write("app.toml", R"(
 [caches.default]
 backend = "locmem"
@@ -386,7 +386,7 @@ location = "other"
   EXPECT_EQ(caches["other"].backend_info().name, "locmem");
 }
 
-TEST_F(CachesTest, CacheUrlVariableSuppliesAMissingDefault) {
+TEST_F(CachesConfig, CacheUrlVariableSuppliesAMissingDefault) {
   fs::path path = write("app.toml", "[caches.other]\nbackend = \"locmem\"\n");
   ScopedEnv config("CACHEKIT_CONFIG", path.c_str());
   ScopedEnv cache_url("CACHEKIT_CACHE_URL", "dummy://");
@@ -395,7 +395,7 @@ TEST_F(CachesTest, CacheUrlVariableSuppliesAMissingDefault) {
   EXPECT_EQ(caches.aliases(), (std::vector<std::string>{"default", "other"}));
 }
 
-TEST_F(CachesTest, FromEnvironmentFallsBackToTheFileThenToLocmem) {
+TEST_F(CachesConfig, FromEnvironmentFallsBackToTheFileThenToLocmem) {
   ScopedEnv config("CACHEKIT_CONFIG", nullptr);
   ScopedEnv cache_url("CACHEKIT_CACHE_URL", nullptr);
   Caches built_in = Caches::from_environment();
@@ -420,7 +420,7 @@ TEST_F(CachesTest, FromEnvironmentFallsBackToTheFileThenToLocmem) {
   }
 }
 
-TEST_F(CachesTest, AliasesOnTheSameLocmemLocationShareData) {
+TEST_F(CachesConfig, AliasesOnTheSameLocmemLocationShareData) {
   Caches caches = Caches::from_toml(R"(
 [caches.default]
 backend = "locmem"
@@ -444,7 +444,7 @@ options = { max_entries = 5000 }
   EXPECT_NE(&caches["bigger"].backend(), &caches["default"].backend());
 }
 
-TEST_F(CachesTest, AtReturnsTheSameCacheEveryTime) {
+TEST_F(CachesConfig, AtReturnsTheSameCacheEveryTime) {
   Caches caches = Caches::from_toml("[caches.default]\nbackend = \"locmem\"\n", "inline");
   Cache* first = &caches.at("default");
   EXPECT_EQ(&caches.at("default"), first);
@@ -454,7 +454,7 @@ TEST_F(CachesTest, AtReturnsTheSameCacheEveryTime) {
   EXPECT_EQ(&moved.default_cache(), first);
 }
 
-TEST_F(CachesTest, ConcurrentAtReturnsTheSameCacheInEveryThread) {
+TEST_F(CachesConfig, ConcurrentAtReturnsTheSameCacheInEveryThread) {
   Caches caches = Caches::from_toml(R"(
 [caches.default]
 backend = "locmem"
@@ -505,7 +505,7 @@ namespace cachekit {
 namespace {
 
 // Configuration errors quote URLs; a password in them must never reach the message.
-class SecretsInConfigErrors : public CachesTest {};
+class SecretsInConfigErrors : public CachesConfig {};
 
 TEST_F(SecretsInConfigErrors, RedisPasswordsWithDelimitersAreMasked) {
   for (const std::string password : {"pa/ss", "pa?ss", "pa,ss"}) {

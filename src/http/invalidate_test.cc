@@ -39,9 +39,9 @@ struct Site {
   int calls = 0;
 };
 
-class InvalidateTest : public ::testing::TestWithParam<bool> {};
+class InvalidateAnyStore : public ::testing::TestWithParam<bool> {};
 
-TEST_P(InvalidateTest, RemovesEveryVariantAndNoneComesBack) {
+TEST_P(InvalidateAnyStore, RemovesEveryVariantAndNoneComesBack) {
   Site site(/*hide_keys=*/GetParam());
   site.serve_lang("/p/", "en");
   site.serve_lang("/p/", "fr");
@@ -61,7 +61,7 @@ TEST_P(InvalidateTest, RemovesEveryVariantAndNoneComesBack) {
   EXPECT_FALSE(site.page.invalidate("http://www.example.com/never-stored/"));
 }
 
-TEST_P(InvalidateTest, SuccessfulUnsafeMethodsInvalidateTheirUri) {
+TEST_P(InvalidateAnyStore, SuccessfulUnsafeMethodsInvalidateTheirUri) {
   Site site(GetParam());
   site.serve_lang("/p/", "en");
   Request create = make_request("POST", "/p/");
@@ -79,7 +79,7 @@ TEST_P(InvalidateTest, SuccessfulUnsafeMethodsInvalidateTheirUri) {
   EXPECT_EQ(site.calls, 5);
 }
 
-TEST_P(InvalidateTest, FailedUnsafeRequestsAndOtherUrisLeavePagesAlone) {
+TEST_P(InvalidateAnyStore, FailedUnsafeRequestsAndOtherUrisLeavePagesAlone) {
   Site site(GetParam());
   site.serve_lang("/p/", "en");
   site.serve_lang("/q/", "en");
@@ -92,7 +92,7 @@ TEST_P(InvalidateTest, FailedUnsafeRequestsAndOtherUrisLeavePagesAlone) {
   EXPECT_EQ(site.serve_lang("/q/", "en").body, "v3 /q/");
 }
 
-INSTANTIATE_TEST_SUITE_P(KeysListed, InvalidateTest, ::testing::Values(false, true),
+INSTANTIATE_TEST_SUITE_P(KeysListed, InvalidateAnyStore, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "NoKeys" : "Locmem"; });
 
 // An unsafe request anyone can send must cost O(1) store calls: listing keys is a full SCAN

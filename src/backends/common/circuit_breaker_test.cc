@@ -17,7 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using TimePoint = CircuitBreaker::TimePoint;
 
-class CircuitBreakerTest : public ::testing::Test {
+class CircuitBreakerAdmission : public ::testing::Test {
  protected:
   // Whether a call is let through at `now`; `probe` tells whether it is the probe.
   bool admitted(TimePoint now, bool& probe) { return breaker_.admit(now, probe).ok(); }
@@ -30,7 +30,7 @@ class CircuitBreakerTest : public ::testing::Test {
   CircuitBreaker breaker_{"test server", {.failure_threshold = 3, .retry_interval = 1000ms}};
 };
 
-TEST_F(CircuitBreakerTest, TimeoutsTripItOnlyAfterTheThresholdInARow) {
+TEST_F(CircuitBreakerAdmission, TimeoutsTripItOnlyAfterTheThresholdInARow) {
   EXPECT_FALSE(breaker_.record_failure(t0_, false, "timeout", false));
   EXPECT_FALSE(breaker_.record_failure(t0_, false, "timeout", false));
   EXPECT_TRUE(admitted(t0_)) << "two timeouts are not an outage";
@@ -45,7 +45,7 @@ TEST_F(CircuitBreakerTest, TimeoutsTripItOnlyAfterTheThresholdInARow) {
   EXPECT_TRUE(breaker_.counters().down);
 }
 
-TEST_F(CircuitBreakerTest, ASuccessBetweenTimeoutsStartsTheCountAgain) {
+TEST_F(CircuitBreakerAdmission, ASuccessBetweenTimeoutsStartsTheCountAgain) {
   (void)breaker_.record_failure(t0_, false, "timeout", false);
   (void)breaker_.record_failure(t0_, false, "timeout", false);
   breaker_.record_success(false);
@@ -54,13 +54,13 @@ TEST_F(CircuitBreakerTest, ASuccessBetweenTimeoutsStartsTheCountAgain) {
   EXPECT_TRUE(admitted(t0_));
 }
 
-TEST_F(CircuitBreakerTest, ARefusedConnectTripsItAtOnce) {
+TEST_F(CircuitBreakerAdmission, ARefusedConnectTripsItAtOnce) {
   EXPECT_TRUE(breaker_.record_failure(t0_, true, "connection refused", false));
   EXPECT_FALSE(admitted(t0_ + 999ms));
   EXPECT_EQ(breaker_.counters().fast_failures, 1u);
 }
 
-TEST_F(CircuitBreakerTest, OneProbePerRetryIntervalAndItsSuccessClosesIt) {
+TEST_F(CircuitBreakerAdmission, OneProbePerRetryIntervalAndItsSuccessClosesIt) {
   (void)breaker_.record_failure(t0_, true, "refused", false);
   bool probe = false;
   ASSERT_TRUE(admitted(t0_ + 1000ms, probe));
@@ -72,7 +72,7 @@ TEST_F(CircuitBreakerTest, OneProbePerRetryIntervalAndItsSuccessClosesIt) {
   EXPECT_FALSE(breaker_.counters().down);
 }
 
-TEST_F(CircuitBreakerTest, AFailedProbeReArmsItForAnotherInterval) {
+TEST_F(CircuitBreakerAdmission, AFailedProbeReArmsItForAnotherInterval) {
   (void)breaker_.record_failure(t0_, true, "refused", false);
   bool probe = false;
   ASSERT_TRUE(admitted(t0_ + 1000ms, probe));
@@ -85,7 +85,7 @@ TEST_F(CircuitBreakerTest, AFailedProbeReArmsItForAnotherInterval) {
   EXPECT_EQ(breaker_.counters().trips, 2u);
 }
 
-TEST_F(CircuitBreakerTest, AnAbandonedProbeLetsTheNextCallProbe) {
+TEST_F(CircuitBreakerAdmission, AnAbandonedProbeLetsTheNextCallProbe) {
   (void)breaker_.record_failure(t0_, true, "refused", false);
   bool probe = false;
   ASSERT_TRUE(admitted(t0_ + 1000ms, probe));
@@ -94,7 +94,7 @@ TEST_F(CircuitBreakerTest, AnAbandonedProbeLetsTheNextCallProbe) {
   EXPECT_TRUE(probe);
 }
 
-TEST_F(CircuitBreakerTest, FailuresWhileDownDoNotCountAsNewTrips) {
+TEST_F(CircuitBreakerAdmission, FailuresWhileDownDoNotCountAsNewTrips) {
   (void)breaker_.record_failure(t0_, true, "refused", false);
   // A call that was in flight when the server went down fails afterwards.
   EXPECT_TRUE(breaker_.record_failure(t0_ + 100ms, false, "timeout", false));
@@ -104,7 +104,7 @@ TEST_F(CircuitBreakerTest, FailuresWhileDownDoNotCountAsNewTrips) {
 }
 
 // Many callers meet a tripped breaker at once, after its interval: exactly one is the probe.
-TEST_F(CircuitBreakerTest, ConcurrentCallersLetThroughExactlyOneProbe) {
+TEST_F(CircuitBreakerAdmission, ConcurrentCallersLetThroughExactlyOneProbe) {
   constexpr int kThreads = 8;
   (void)breaker_.record_failure(t0_, true, "refused", false);
   std::latch start(kThreads);
@@ -126,7 +126,7 @@ TEST_F(CircuitBreakerTest, ConcurrentCallersLetThroughExactlyOneProbe) {
 
 // Failures and successes from many threads while healthy: the lock-free path and the locked
 // one agree, and a success after the last failure leaves the breaker closed.
-TEST_F(CircuitBreakerTest, ConcurrentFailuresAndSuccessesKeepItConsistent) {
+TEST_F(CircuitBreakerAdmission, ConcurrentFailuresAndSuccessesKeepItConsistent) {
   constexpr int kThreads = 4;
   std::latch start(kThreads);
   std::vector<std::thread> threads;

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 constexpr uid_t kNobody = 65534;
 
-class FileDirectoryTest : public ::testing::Test {
+class FileDirectory : public ::testing::Test {
  protected:
   void SetUp() override {
     char pattern[] = "/tmp/cachekit-dir-test-XXXXXX";
@@ -46,7 +46,7 @@ class FileDirectoryTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(FileDirectoryTest, RefusesADirectoryOwnedByAnotherUser) {
+TEST_F(FileDirectory, RefusesADirectoryOwnedByAnotherUser) {
   ASSERT_EQ(::geteuid(), 0u) << "chown to nobody needs root, which the test runs as";
   fs::create_directory(dir_);
   ::chmod(dir_.c_str(), 0700);
@@ -54,7 +54,7 @@ TEST_F(FileDirectoryTest, RefusesADirectoryOwnedByAnotherUser) {
   expect_refused("owned by uid 65534");
 }
 
-TEST_F(FileDirectoryTest, RefusesADirectoryOthersCanWrite) {
+TEST_F(FileDirectory, RefusesADirectoryOthersCanWrite) {
   fs::create_directory(dir_);
   ::chmod(dir_.c_str(), 0777);
   expect_refused("writable by");
@@ -64,7 +64,7 @@ TEST_F(FileDirectoryTest, RefusesADirectoryOthersCanWrite) {
   expect_refused("writable by");
 }
 
-TEST_F(FileDirectoryTest, RefusesASymlinkToAnotherUsersDirectory) {
+TEST_F(FileDirectory, RefusesASymlinkToAnotherUsersDirectory) {
   fs::path foreign = root_ / "foreign";
   fs::create_directory(foreign);
   ASSERT_EQ(::chown(foreign.c_str(), kNobody, kNobody), 0);
@@ -72,7 +72,7 @@ TEST_F(FileDirectoryTest, RefusesASymlinkToAnotherUsersDirectory) {
   expect_refused("owned by uid 65534");
 }
 
-TEST_F(FileDirectoryTest, AcceptsItsOwnPrivateOrReadableDirectory) {
+TEST_F(FileDirectory, AcceptsItsOwnPrivateOrReadableDirectory) {
   fs::create_directory(dir_);
   ::chmod(dir_.c_str(), 0755);
   EXPECT_OK(make());
@@ -80,7 +80,7 @@ TEST_F(FileDirectoryTest, AcceptsItsOwnPrivateOrReadableDirectory) {
   EXPECT_OK(make());
 }
 
-TEST_F(FileDirectoryTest, CreatesANewDirectoryWithMode0700EvenUnderAPermissiveUmask) {
+TEST_F(FileDirectory, CreatesANewDirectoryWithMode0700EvenUnderAPermissiveUmask) {
   const mode_t old = ::umask(0);
   auto b = make();
   ::umask(old);

@@ -69,7 +69,7 @@ unsigned mode_of(const fs::path& p) {
   return ::stat(p.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
 }
 
-class FileBackendTest : public ::testing::Test {
+class FileBackend : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string pattern = (fs::path(::testing::TempDir()) / "cachekit-file-XXXXXX").string();
@@ -126,7 +126,7 @@ class FileBackendTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(FileBackendTest, EntriesSurviveARestart) {
+TEST_F(FileBackend, EntriesSurviveARestart) {
   {
     auto first = make();
     ASSERT_OK(first->set("forever", "a", Expiry::never()));
@@ -139,7 +139,7 @@ TEST_F(FileBackendTest, EntriesSurviveARestart) {
   EXPECT_EQ(*second->ttl("forever"), Ttl::never());
 }
 
-TEST_F(FileBackendTest, EntryFileIsNamedByKeyHashAndUsesTheDocumentedLayout) {
+TEST_F(FileBackend, EntryFileIsNamedByKeyHashAndUsesTheDocumentedLayout) {
   auto b = make();
   const Expiry expiry = in(seconds(5));
   ASSERT_OK(b->set(":1:k", "value", expiry));
@@ -149,7 +149,7 @@ TEST_F(FileBackendTest, EntryFileIsNamedByKeyHashAndUsesTheDocumentedLayout) {
   EXPECT_EQ(entry_files().size(), 2u);
 }
 
-TEST_F(FileBackendTest, DamagedOrForeignFilesAreMissesAndAreRemoved) {
+TEST_F(FileBackend, DamagedOrForeignFilesAreMissesAndAreRemoved) {
   const std::string good = encode("k", "value", -1);
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"empty", ""},
@@ -175,7 +175,7 @@ TEST_F(FileBackendTest, DamagedOrForeignFilesAreMissesAndAreRemoved) {
   EXPECT_EQ(value(*b, "k"), "value");
 }
 
-TEST_F(FileBackendTest, DamagedFilesAreMissesForEveryOperation) {
+TEST_F(FileBackend, DamagedFilesAreMissesForEveryOperation) {
   auto b = make();
   const auto damage = [&] {
     ASSERT_OK(b->set("k", "1", Expiry::never()));
@@ -203,7 +203,7 @@ TEST_F(FileBackendTest, DamagedFilesAreMissesForEveryOperation) {
   EXPECT_EQ(*b->keys("*"), std::vector<std::string>{});
 }
 
-TEST_F(FileBackendTest, ClearRemovesOnlyCacheFilesAndKeepsTheDirectory) {
+TEST_F(FileBackend, ClearRemovesOnlyCacheFilesAndKeepsTheDirectory) {
   auto b = make();
   ASSERT_OK(b->set("a", "1", Expiry::never()));
   ASSERT_OK(b->set("b", "2", Expiry::never()));
@@ -226,7 +226,7 @@ TEST_F(FileBackendTest, ClearRemovesOnlyCacheFilesAndKeepsTheDirectory) {
   EXPECT_EQ(value(*b, "a"), std::nullopt);
 }
 
-TEST_F(FileBackendTest, CullRemovesExpiredEntriesFirst) {
+TEST_F(FileBackend, CullRemovesExpiredEntriesFirst) {
   auto b = make(/*max_entries=*/5, /*cull_frequency=*/2);
   for (int i = 0; i < 5; ++i) {  // one second apart; k1 and k3 expire, k0 is the oldest
     clock_.advance(seconds(1));
@@ -242,7 +242,7 @@ TEST_F(FileBackendTest, CullRemovesExpiredEntriesFirst) {
   }
 }
 
-TEST_F(FileBackendTest, CullRemovesLeastRecentlyWrittenEntriesFirst) {
+TEST_F(FileBackend, CullRemovesLeastRecentlyWrittenEntriesFirst) {
   auto b = make(/*max_entries=*/6, /*cull_frequency=*/3);
   for (int i : {3, 0, 5, 1, 4, 2}) {  // written in this order, one second apart
     clock_.advance(seconds(1));
@@ -257,14 +257,14 @@ TEST_F(FileBackendTest, CullRemovesLeastRecentlyWrittenEntriesFirst) {
   }
 }
 
-TEST_F(FileBackendTest, CullFrequencyZeroEmptiesTheCache) {
+TEST_F(FileBackend, CullFrequencyZeroEmptiesTheCache) {
   auto b = make(/*max_entries=*/3, /*cull_frequency=*/0);
   for (const char* k : {"a", "b", "c"}) ASSERT_OK(b->set(k, "v", Expiry::never()));
   ASSERT_OK(b->set("d", "v", Expiry::never()));
   EXPECT_EQ(entry_files(), std::vector<std::string>{file_name("d")});
 }
 
-TEST_F(FileBackendTest, OverwritingAKeyInAFullCacheDoesNotCull) {
+TEST_F(FileBackend, OverwritingAKeyInAFullCacheDoesNotCull) {
   auto b = make(/*max_entries=*/3, /*cull_frequency=*/0);
   for (const char* k : {"a", "b", "c"}) ASSERT_OK(b->set(k, "v", Expiry::never()));
   ASSERT_OK(b->set("b", "v2", Expiry::never()));
@@ -272,7 +272,7 @@ TEST_F(FileBackendTest, OverwritingAKeyInAFullCacheDoesNotCull) {
   EXPECT_EQ(value(*b, "b"), "v2");
 }
 
-TEST_F(FileBackendTest, FileCountStaysBounded) {
+TEST_F(FileBackend, FileCountStaysBounded) {
   auto b = make(/*max_entries=*/20, /*cull_frequency=*/3);
   for (int i = 0; i < 300; ++i) {
     clock_.advance(milliseconds(1));
@@ -282,7 +282,7 @@ TEST_F(FileBackendTest, FileCountStaysBounded) {
   EXPECT_EQ(value(*b, "k299"), "v");  // the newest entry always survives
 }
 
-TEST_F(FileBackendTest, CullCountsEntriesWrittenByAnotherInstance) {
+TEST_F(FileBackend, CullCountsEntriesWrittenByAnotherInstance) {
   auto other = make(/*max_entries=*/5, /*cull_frequency=*/5);  // as another process would be
   auto writer = make(/*max_entries=*/5, /*cull_frequency=*/5);
   ASSERT_OK(other->set("k0", "v", Expiry::never()));
@@ -295,7 +295,7 @@ TEST_F(FileBackendTest, CullCountsEntriesWrittenByAnotherInstance) {
   EXPECT_FALSE(fs::exists(path_of("k0")));
 }
 
-TEST_F(FileBackendTest, FilesRemovedBehindTheCachesBackAreNotCountedAtCullTime) {
+TEST_F(FileBackend, FilesRemovedBehindTheCachesBackAreNotCountedAtCullTime) {
   auto b = make(/*max_entries=*/5, /*cull_frequency=*/0);
   for (int i = 0; i < 5; ++i) ASSERT_OK(b->set("k" + std::to_string(i), "v", Expiry::never()));
   fs::remove(path_of("k0"));
@@ -305,7 +305,7 @@ TEST_F(FileBackendTest, FilesRemovedBehindTheCachesBackAreNotCountedAtCullTime) 
   EXPECT_EQ(value(*b, "k4"), "v");
 }
 
-TEST_F(FileBackendTest, NoTemporaryFilesAreLeftBehind) {
+TEST_F(FileBackend, NoTemporaryFilesAreLeftBehind) {
   auto b = make(/*max_entries=*/4, /*cull_frequency=*/2);
   for (int i = 0; i < 20; ++i) {
     const std::string k = "k" + std::to_string(i % 6);
@@ -321,7 +321,7 @@ TEST_F(FileBackendTest, NoTemporaryFilesAreLeftBehind) {
   EXPECT_FALSE(entry_files().empty());
 }
 
-TEST_F(FileBackendTest, FailedWriteReportsAnErrorAndRemovesItsTemporary) {
+TEST_F(FileBackend, FailedWriteReportsAnErrorAndRemovesItsTemporary) {
   auto b = make();
   ASSERT_OK(b->set("k", "v", Expiry::never()));
   fs::remove(path_of("k"));
@@ -335,7 +335,7 @@ TEST_F(FileBackendTest, FailedWriteReportsAnErrorAndRemovesItsTemporary) {
   EXPECT_TRUE(fs::exists(path_of("k") / "inside"));  // never someone else's files
 }
 
-TEST_F(FileBackendTest, DeletedDirectoryIsRecreatedByTheNextWrite) {
+TEST_F(FileBackend, DeletedDirectoryIsRecreatedByTheNextWrite) {
   auto b = make();
   ASSERT_OK(b->set("before", "1", Expiry::never()));
   fs::remove_all(dir_);
@@ -346,7 +346,7 @@ TEST_F(FileBackendTest, DeletedDirectoryIsRecreatedByTheNextWrite) {
   EXPECT_EQ(*b->incr("after", 1), 3);  // the lock file was recreated too
 }
 
-TEST_F(FileBackendTest, CreatesMissingParentsWithMode0700) {
+TEST_F(FileBackend, CreatesMissingParentsWithMode0700) {
   dir_ = root_ / "a" / "b" / "c";
   ASSERT_NE(make(), nullptr);
   EXPECT_EQ(mode_of(root_ / "a"), 0700u);
@@ -354,7 +354,7 @@ TEST_F(FileBackendTest, CreatesMissingParentsWithMode0700) {
   EXPECT_EQ(mode_of(root_ / "a" / "b" / "c"), 0700u);
 }
 
-TEST_F(FileBackendTest, RefusesAPathThatIsNotADirectory) {
+TEST_F(FileBackend, RefusesAPathThatIsNotADirectory) {
   write_file(root_ / "file", "x");
   for (const fs::path& p : {root_ / "file", root_ / "file" / "sub"}) {
     FileOptions options;
@@ -365,7 +365,7 @@ TEST_F(FileBackendTest, RefusesAPathThatIsNotADirectory) {
   }
 }
 
-TEST_F(FileBackendTest, ExpiryFollowsTheInjectedClockAndExpiredFilesAreRemoved) {
+TEST_F(FileBackend, ExpiryFollowsTheInjectedClockAndExpiredFilesAreRemoved) {
   auto b = make();
   ASSERT_OK(b->set("k", "v", in(seconds(10))));
   clock_.advance(milliseconds(9999));
@@ -377,7 +377,7 @@ TEST_F(FileBackendTest, ExpiryFollowsTheInjectedClockAndExpiredFilesAreRemoved) 
   EXPECT_FALSE(fs::exists(path_of("k")));  // ... on the first read that sees it expired
 }
 
-TEST_F(FileBackendTest, IncrKeepsTheExpiryAndStoresDecimalText) {
+TEST_F(FileBackend, IncrKeepsTheExpiryAndStoresDecimalText) {
   auto b = make();
   const Expiry expiry = in(seconds(10));
   ASSERT_OK(b->set("n", "41", expiry));
@@ -388,7 +388,7 @@ TEST_F(FileBackendTest, IncrKeepsTheExpiryAndStoresDecimalText) {
   EXPECT_EQ(*make()->incr("n", -50), -8);  // a second instance sees and keeps the same state
 }
 
-TEST_F(FileBackendTest, PastExpiriesRemoveTheFile) {
+TEST_F(FileBackend, PastExpiriesRemoveTheFile) {
   auto b = make();
   ASSERT_OK(b->set("k", "v", Expiry::never()));
   ASSERT_OK(b->set("k", "v", in(milliseconds(0))));
@@ -419,7 +419,7 @@ class InterleavingClock final : public Clock {
   mutable std::function<void()> step_;
 };
 
-TEST_F(FileBackendTest, LazyRemovalSparesAFileReplacedSinceItWasRead) {
+TEST_F(FileBackend, LazyRemovalSparesAFileReplacedSinceItWasRead) {
   InterleavingClock clock;
   FileOptions options;
   options.directory = dir_;
@@ -434,7 +434,7 @@ TEST_F(FileBackendTest, LazyRemovalSparesAFileReplacedSinceItWasRead) {
   EXPECT_EQ(value(*reader, "k"), "new");
 }
 
-TEST_F(FileBackendTest, SetRacingClearCountsAsDoneBeforeTheClear) {
+TEST_F(FileBackend, SetRacingClearCountsAsDoneBeforeTheClear) {
   InterleavingClock clock;
   FileOptions options;
   options.directory = dir_;
@@ -449,7 +449,7 @@ TEST_F(FileBackendTest, SetRacingClearCountsAsDoneBeforeTheClear) {
   EXPECT_EQ(temp_files(), std::vector<std::string>{});
 }
 
-TEST_F(FileBackendTest, KeysListsLiveKeysMatchingThePattern) {
+TEST_F(FileBackend, KeysListsLiveKeysMatchingThePattern) {
   auto b = make();
   for (const char* k : {"a:1", "a:2", "b:1"}) ASSERT_OK(b->set(k, "v", Expiry::never()));
   ASSERT_OK(b->set("a:3", "v", in(seconds(1))));
@@ -458,7 +458,7 @@ TEST_F(FileBackendTest, KeysListsLiveKeysMatchingThePattern) {
   EXPECT_EQ(make()->keys("*")->size(), 3u);  // read back from the files, not from memory
 }
 
-TEST_F(FileBackendTest, StatsReportEntriesBytesAndDirectory) {
+TEST_F(FileBackend, StatsReportEntriesBytesAndDirectory) {
   auto b = make();
   ASSERT_OK(b->set("k", "value", Expiry::never()));
   ASSERT_OK(b->set("k2", "", Expiry::never()));
@@ -475,7 +475,7 @@ TEST_F(FileBackendTest, StatsReportEntriesBytesAndDirectory) {
   EXPECT_EQ(get("directory"), dir_.string());
 }
 
-TEST_F(FileBackendTest, InfoDeclaresAPersistentListableStore) {
+TEST_F(FileBackend, InfoDeclaresAPersistentListableStore) {
   auto b = make();
   const BackendInfo& info = b->info();
   EXPECT_EQ(info.name, "file");
@@ -512,7 +512,7 @@ std::vector<std::pair<pid_t, int>> run_in_children(int n, const std::function<in
   return results;
 }
 
-TEST_F(FileBackendTest, IncrementsFromManyProcessesAreExact) {
+TEST_F(FileBackend, IncrementsFromManyProcessesAreExact) {
   constexpr int kProcesses = 4;
   constexpr int kIncrements = 200;
   auto b = make();  // created before fork: children must not share its lock
@@ -527,7 +527,7 @@ TEST_F(FileBackendTest, IncrementsFromManyProcessesAreExact) {
   EXPECT_EQ(value(*b, "n"), std::to_string(kProcesses * kIncrements));
 }
 
-TEST_F(FileBackendTest, ExactlyOneProcessWinsAnAddRace) {
+TEST_F(FileBackend, ExactlyOneProcessWinsAnAddRace) {
   ASSERT_NE(make(), nullptr);
   for (int round = 0; round < 10; ++round) {
     const std::string key = "race" + std::to_string(round);
@@ -549,7 +549,7 @@ TEST_F(FileBackendTest, ExactlyOneProcessWinsAnAddRace) {
   }
 }
 
-TEST_F(FileBackendTest, ConcurrentIncrementsFromThreadsAreExact) {
+TEST_F(FileBackend, ConcurrentIncrementsFromThreadsAreExact) {
   auto a = make();
   auto b = make();  // a second instance: flock, not only the mutex, must exclude it
   ASSERT_OK(a->set("n", "0", Expiry::never()));
@@ -567,7 +567,7 @@ TEST_F(FileBackendTest, ConcurrentIncrementsFromThreadsAreExact) {
   EXPECT_EQ(value(*a, "n"), "400");
 }
 
-TEST_F(FileBackendTest, ConcurrentReadersNeverSeeTornValues) {
+TEST_F(FileBackend, ConcurrentReadersNeverSeeTornValues) {
   auto b = make();
   // Value i is i+1 KiB of the letter 'a'+i: a reader can tell a mix of two writes apart.
   const auto make_value = [](int i) { return std::string(1024 * (i + 1), char('a' + i)); };

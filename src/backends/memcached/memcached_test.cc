@@ -138,7 +138,7 @@ TEST(MemcachedServerHealth, AProbeThatNeverReportsDoesNotWedgeTheServer) {
 
 // ---- the backend on private servers ----
 
-class MemcachedBackendTest : public ::testing::Test {
+class MemcachedPrivate : public ::testing::Test {
  protected:
   void SetUp() override { backend_ = make({location_of(first_), location_of(second_)}); }
 
@@ -164,7 +164,7 @@ class MemcachedBackendTest : public ::testing::Test {
   std::shared_ptr<Backend> backend_;
 };
 
-TEST_F(MemcachedBackendTest, KetamaSpreadsKeysOverBothServers) {
+TEST_F(MemcachedPrivate, KetamaSpreadsKeysOverBothServers) {
   for (int i = 0; i < 1000; ++i) {
     ASSERT_OK(backend_->set("key:" + std::to_string(i), "v", Expiry::never()));
   }
@@ -177,7 +177,7 @@ TEST_F(MemcachedBackendTest, KetamaSpreadsKeysOverBothServers) {
   EXPECT_EQ(s.at("curr_items"), "1000");
 }
 
-TEST_F(MemcachedBackendTest, AddingAThirdServerMovesAboutAThirdOfTheKeys) {
+TEST_F(MemcachedPrivate, AddingAThirdServerMovesAboutAThirdOfTheKeys) {
   for (int i = 0; i < 1000; ++i) {
     ASSERT_OK(backend_->set("key:" + std::to_string(i), "v", Expiry::never()));
   }
@@ -191,7 +191,7 @@ TEST_F(MemcachedBackendTest, AddingAThirdServerMovesAboutAThirdOfTheKeys) {
   EXPECT_LT(moved, 450);
 }
 
-TEST_F(MemcachedBackendTest, HostileKeysAreRefusedWithDjangosMessage) {
+TEST_F(MemcachedPrivate, HostileKeysAreRefusedWithDjangosMessage) {
   Cache cache(backend_);
   EXPECT_EQ(backend_->info().key_policy, KeyPolicy::kRefuse);
   auto too_long = cache.strict().set(std::string(248, 'k'), "v");  // ":1:" + 248 = 251 bytes
@@ -207,7 +207,7 @@ TEST_F(MemcachedBackendTest, HostileKeysAreRefusedWithDjangosMessage) {
   EXPECT_EQ(cache.get(std::string(247, 'k'))->view(), "v");
 }
 
-TEST_F(MemcachedBackendTest, ValueOverTheItemLimitFailsAndTheOldValueIsGone) {
+TEST_F(MemcachedPrivate, ValueOverTheItemLimitFailsAndTheOldValueIsGone) {
   ASSERT_OK(backend_->set("session", "old", Expiry::never()));
   std::string big((1 << 20) + 1, 'x');
   Status s = backend_->set("session", big, Expiry::never());
@@ -221,7 +221,7 @@ TEST_F(MemcachedBackendTest, ValueOverTheItemLimitFailsAndTheOldValueIsGone) {
   EXPECT_STATUS(backend_->add("fresh", big, Expiry::never()), StatusCode::kResourceExhausted);
 }
 
-TEST_F(MemcachedBackendTest, SetManyReportsExactlyTheFailedIndices) {
+TEST_F(MemcachedPrivate, SetManyReportsExactlyTheFailedIndices) {
   std::string big((1 << 20) + 100, 'b');
   for (const char* k : {"a", "b", "c", "d", "e"}) ASSERT_OK(backend_->set(k, "old", {}));
   std::vector<KeyValue> items{{"a", "1"}, {"b", big}, {"c", "3"}, {"d", big}, {"e", ""}};
@@ -238,7 +238,7 @@ TEST_F(MemcachedBackendTest, SetManyReportsExactlyTheFailedIndices) {
               ElementsAre("y"));
 }
 
-TEST_F(MemcachedBackendTest, TimeoutsBeyondThirtyDaysAreStoredAbsoluteAndStillReadable) {
+TEST_F(MemcachedPrivate, TimeoutsBeyondThirtyDaysAreStoredAbsoluteAndStillReadable) {
   ManualClock clock;  // 2020: years away from the real clock the server compares with
   backend_ = make({location_of(first_), location_of(second_)}, &clock);
   Cache cache(backend_, {.clock = &clock});
@@ -255,7 +255,7 @@ TEST_F(MemcachedBackendTest, TimeoutsBeyondThirtyDaysAreStoredAbsoluteAndStillRe
   EXPECT_EQ(cache.get("month")->view(), "m");
 }
 
-TEST_F(MemcachedBackendTest, TtlComesFromTheServer) {
+TEST_F(MemcachedPrivate, TtlComesFromTheServer) {
   EXPECT_EQ(*backend_->ttl("nope"), Ttl::missing());
   ASSERT_OK(backend_->set("forever", "v", Expiry::never()));
   EXPECT_EQ(*backend_->ttl("forever"), Ttl::never());
@@ -267,7 +267,7 @@ TEST_F(MemcachedBackendTest, TtlComesFromTheServer) {
   EXPECT_LE(t.remaining(), 100s);
 }
 
-TEST_F(MemcachedBackendTest, IncrIsSigned64BitArithmetic) {
+TEST_F(MemcachedPrivate, IncrIsSigned64BitArithmetic) {
   Cache cache(backend_);
   cache.set("n", 5);
   EXPECT_EQ(*cache.incr("n", -10), -5) << "below zero, where native decr would clamp";
@@ -291,7 +291,7 @@ TEST_F(MemcachedBackendTest, IncrIsSigned64BitArithmetic) {
   EXPECT_STATUS(cache.incr("missing", -1), StatusCode::kNotFound);
 }
 
-TEST_F(MemcachedBackendTest, IncrReadsNumbersThatMemcachedsOwnDecrPadded) {
+TEST_F(MemcachedPrivate, IncrReadsNumbersThatMemcachedsOwnDecrPadded) {
   // A native decr from 10 to 9 rewrites the item in place as "9 " (memcached pads it).
   Cache cache(backend_);
   cache.set("n", 10);
@@ -306,7 +306,7 @@ TEST_F(MemcachedBackendTest, IncrReadsNumbersThatMemcachedsOwnDecrPadded) {
   EXPECT_EQ(*cache.incr("n", -1), 8);
 }
 
-TEST_F(MemcachedBackendTest, IncrKeepsTheRemainingLifetimeOnBothPaths) {
+TEST_F(MemcachedPrivate, IncrKeepsTheRemainingLifetimeOnBothPaths) {
   Cache cache(backend_);
   cache.set("n", 10, 100);
   EXPECT_EQ(*cache.incr("n", 1), 11);    // native
@@ -321,7 +321,7 @@ TEST_F(MemcachedBackendTest, IncrKeepsTheRemainingLifetimeOnBothPaths) {
   EXPECT_EQ(cache.ttl("forever"), Ttl::never());
 }
 
-TEST_F(MemcachedBackendTest, ConcurrentIncrAndDecrReachTheExactTotal) {
+TEST_F(MemcachedPrivate, ConcurrentIncrAndDecrReachTheExactTotal) {
   Cache cache(backend_);
   cache.set("n", 1000, kNever);
   std::vector<std::thread> threads;
@@ -334,7 +334,7 @@ TEST_F(MemcachedBackendTest, ConcurrentIncrAndDecrReachTheExactTotal) {
   EXPECT_EQ(cache.get<int>("n"), 1000 + 2 * 150 * 3 - 2 * 150);
 }
 
-TEST_F(MemcachedBackendTest, GetManyPlacesEveryValueWhereItWasAskedFor) {
+TEST_F(MemcachedPrivate, GetManyPlacesEveryValueWhereItWasAskedFor) {
   for (const char* k : {"a", "b", "c"}) ASSERT_OK(backend_->set(k, k, {}));
   std::vector<std::string_view> keys{"a", "b", "a", "missing", "c"};
   auto got = backend_->get_many(keys);
@@ -347,7 +347,7 @@ TEST_F(MemcachedBackendTest, GetManyPlacesEveryValueWhereItWasAskedFor) {
   EXPECT_EQ((*got)[4], Bytes("c"));
 }
 
-TEST_F(MemcachedBackendTest, ClearFlushesEveryServerAndKeysAreUnsupported) {
+TEST_F(MemcachedPrivate, ClearFlushesEveryServerAndKeysAreUnsupported) {
   for (int i = 0; i < 50; ++i) ASSERT_OK(backend_->set("k" + std::to_string(i), "v", {}));
   ASSERT_OK(backend_->clear());
   for (int i = 0; i < 50; ++i) EXPECT_EQ(value_of("k" + std::to_string(i)), "<missing>");
@@ -355,7 +355,7 @@ TEST_F(MemcachedBackendTest, ClearFlushesEveryServerAndKeysAreUnsupported) {
   EXPECT_STATUS(backend_->keys("*"), StatusCode::kUnimplemented);
 }
 
-TEST_F(MemcachedBackendTest, StatsListEachServerAndTheTotals) {
+TEST_F(MemcachedPrivate, StatsListEachServerAndTheTotals) {
   ASSERT_OK(backend_->set("a", "1", {}));
   ASSERT_EQ(value_of("a"), "1");
   ASSERT_EQ(value_of("nope"), "<missing>");

@@ -24,7 +24,7 @@ using namespace std::chrono_literals;
 using sql_testing::BackendSetup;
 using sql_testing::Engine;
 
-class SqlConcurrencyTest : public ::testing::TestWithParam<Engine> {
+class SqlConcurrency : public ::testing::TestWithParam<Engine> {
  protected:
   // A backend on the test's table; every process and thread makes its own.
   std::shared_ptr<Backend> backend(std::size_t max_connections = 4) {
@@ -73,7 +73,7 @@ class SqlConcurrencyTest : public ::testing::TestWithParam<Engine> {
   std::atomic<bool> table_created_{false};
 };
 
-TEST_P(SqlConcurrencyTest, CrossProcessIncrReachesTheExactTotal) {
+TEST_P(SqlConcurrency, CrossProcessIncrReachesTheExactTotal) {
   Cache(backend()).set("n", "0", kNever);
   constexpr int kProcesses = 2, kEach = 300;
   auto outputs = in_processes(kProcesses, [&](int) {
@@ -86,7 +86,7 @@ TEST_P(SqlConcurrencyTest, CrossProcessIncrReachesTheExactTotal) {
   EXPECT_EQ(Cache(backend()).get("n"), std::to_string(kProcesses * kEach));
 }
 
-TEST_P(SqlConcurrencyTest, CrossProcessAddHasExactlyOneWinnerPerKey) {
+TEST_P(SqlConcurrency, CrossProcessAddHasExactlyOneWinnerPerKey) {
   constexpr int kKeys = 150;
   (void)backend();  // creates the table before the race
   auto outputs = in_processes(2, [&](int child) {
@@ -110,7 +110,7 @@ TEST_P(SqlConcurrencyTest, CrossProcessAddHasExactlyOneWinnerPerKey) {
   }
 }
 
-TEST_P(SqlConcurrencyTest, ConcurrentAddHasExactlyOneWinnerPerKey) {
+TEST_P(SqlConcurrency, ConcurrentAddHasExactlyOneWinnerPerKey) {
   Cache cache(backend());
   constexpr int kThreads = 4, kKeys = 100;
   std::vector<std::atomic<int>> wins(kKeys);
@@ -127,7 +127,7 @@ TEST_P(SqlConcurrencyTest, ConcurrentAddHasExactlyOneWinnerPerKey) {
   for (int k = 0; k < kKeys; ++k) EXPECT_EQ(wins[k].load(), 1) << "key" << k;
 }
 
-TEST_P(SqlConcurrencyTest, ConcurrentCallersShareABoundedPool) {
+TEST_P(SqlConcurrency, ConcurrentCallersShareABoundedPool) {
   auto shared = backend(/*max_connections=*/2);
   Cache cache(shared);
   cache.set("k", "v");
@@ -146,13 +146,13 @@ TEST_P(SqlConcurrencyTest, ConcurrentCallersShareABoundedPool) {
   EXPECT_LE(std::stoi(sql_testing::stat(*stats, "open_connections")), 2);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, SqlConcurrencyTest,
+INSTANTIATE_TEST_SUITE_P(Engines, SqlConcurrency,
                          ::testing::Values(Engine::kSqlite, Engine::kPostgres),
                          [](const auto& info) { return sql_testing::engine_name(info.param); });
 
 // ---- SQLite when the file is locked, missing or not a database ----
 
-class SqliteFailureTest : public ::testing::Test {
+class SqliteFailure : public ::testing::Test {
  protected:
   std::shared_ptr<Backend> make(const std::filesystem::path& path,
                                 std::chrono::milliseconds timeout) {
@@ -166,7 +166,7 @@ class SqliteFailureTest : public ::testing::Test {
   sql_testing::ScratchDir scratch_;
 };
 
-TEST_F(SqliteFailureTest, ALockedDatabaseTimesOutWritesButNotReads) {
+TEST_F(SqliteFailure, ALockedDatabaseTimesOutWritesButNotReads) {
   const auto path = scratch_.path() / "locked.db";
   auto backend = make(path, 150ms);
   ASSERT_OK(create_cache_table(*backend, false));
@@ -192,14 +192,14 @@ TEST_F(SqliteFailureTest, ALockedDatabaseTimesOutWritesButNotReads) {
   EXPECT_EQ(cache.get("k"), "after");
 }
 
-TEST_F(SqliteFailureTest, AnUnreachableFileIsUnavailable) {
+TEST_F(SqliteFailure, AnUnreachableFileIsUnavailable) {
   auto backend = make(scratch_.path() / "no-such-dir" / "cache.db", 1s);
   auto got = backend->get("k");
   EXPECT_STATUS(got, StatusCode::kUnavailable);
   EXPECT_NE(got.status().message().find("no-such-dir"), std::string::npos);
 }
 
-TEST_F(SqliteFailureTest, AFileThatIsNotADatabaseIsUnavailable) {
+TEST_F(SqliteFailure, AFileThatIsNotADatabaseIsUnavailable) {
   const auto path = scratch_.path() / "garbage.db";
   std::ofstream(path) << std::string(8192, 'x');
   auto backend = make(path, 1s);
@@ -207,7 +207,7 @@ TEST_F(SqliteFailureTest, AFileThatIsNotADatabaseIsUnavailable) {
   EXPECT_STATUS(backend->set("k", "v", Expiry::never()), StatusCode::kUnavailable);
 }
 
-TEST_F(SqliteFailureTest, OptionsAreChecked) {
+TEST_F(SqliteFailure, OptionsAreChecked) {
   EXPECT_STATUS(make_sqlite_backend({}), StatusCode::kInvalidArgument);
   EXPECT_STATUS(make_sqlite_backend({.path = ":memory:"}), StatusCode::kInvalidArgument);
   EXPECT_STATUS(make_sqlite_backend({.path = "x.db", .table = ""}), StatusCode::kInvalidArgument);

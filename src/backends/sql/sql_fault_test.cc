@@ -24,7 +24,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-class PostgresFaultTest : public ::testing::Test {
+class PostgresFault : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     server_ = new testing::PostgresServer(testing::PostgresServer::start());
@@ -88,9 +88,9 @@ class PostgresFaultTest : public ::testing::Test {
   std::unique_ptr<Cache> cache_;
 };
 
-testing::PostgresServer* PostgresFaultTest::server_ = nullptr;
+testing::PostgresServer* PostgresFault::server_ = nullptr;
 
-TEST_F(PostgresFaultTest, AStoppedServerFailsFastAsUnavailable) {
+TEST_F(PostgresFault, AStoppedServerFailsFastAsUnavailable) {
   ASSERT_TRUE(cache_->set("k", "v"));
   server_->shutdown();
   Result<std::optional<Bytes>> got = std::optional<Bytes>{};
@@ -103,7 +103,7 @@ TEST_F(PostgresFaultTest, AStoppedServerFailsFastAsUnavailable) {
   EXPECT_EQ(cache_->stats().errors, 2u);
 }
 
-TEST_F(PostgresFaultTest, AFrozenServerCostsAtMostTheTimeout) {
+TEST_F(PostgresFault, AFrozenServerCostsAtMostTheTimeout) {
   ASSERT_TRUE(cache_->set("k", "v"));
   server_->pause();
   for (int i = 0; i < 3; ++i) {  // an established connection, then new ones
@@ -124,7 +124,7 @@ TEST_F(PostgresFaultTest, AFrozenServerCostsAtMostTheTimeout) {
 // Without a breaker every call against a frozen server waited the whole timeout, and each
 // left a connection attempt in the server's listen backlog that the postmaster had to work
 // through before serving anyone once thawed.
-TEST_F(PostgresFaultTest, AFrozenServerIsMarkedDownAndLaterCallsFailFast) {
+TEST_F(PostgresFault, AFrozenServerIsMarkedDownAndLaterCallsFailFast) {
   ASSERT_TRUE(cache_->set("k", "v"));
   server_->pause();
   for (int i = 0; i < 3; ++i) {  // down_after_failures (3) timeouts in a row
@@ -141,7 +141,7 @@ TEST_F(PostgresFaultTest, AFrozenServerIsMarkedDownAndLaterCallsFailFast) {
   server_->resume();
 }
 
-TEST_F(PostgresFaultTest, ServiceResumesAfterARestartWithoutANewBackend) {
+TEST_F(PostgresFault, ServiceResumesAfterARestartWithoutANewBackend) {
   // Several pooled connections, all of which the restart kills.
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -164,7 +164,7 @@ TEST_F(PostgresFaultTest, ServiceResumesAfterARestartWithoutANewBackend) {
   EXPECT_EQ(*cache_->strict().incr("n"), 2);
 }
 
-TEST_F(PostgresFaultTest, ServiceResumesAfterACrash) {
+TEST_F(PostgresFault, ServiceResumesAfterACrash) {
   ASSERT_TRUE(cache_->set("k", "v"));
   server_->kill();  // SIGKILL: connections reset, no goodbye from the server
   auto took = timed([&] { EXPECT_FALSE(cache_->get("k").has_value()); });
@@ -177,7 +177,7 @@ TEST_F(PostgresFaultTest, ServiceResumesAfterACrash) {
   EXPECT_EQ(cache_->get("k2"), "v2");
 }
 
-TEST_F(PostgresFaultTest, AServerFrozenMidCallLeavesNoBrokenConnectionBehind) {
+TEST_F(PostgresFault, AServerFrozenMidCallLeavesNoBrokenConnectionBehind) {
   std::atomic<bool> stop{false};
   std::atomic<int> errors{0};
   std::latch each_served_once{3};

@@ -20,7 +20,7 @@ using namespace std::chrono_literals;
 using sql_testing::BackendSetup;
 using sql_testing::Engine;
 
-class SqlBackendTest : public ::testing::TestWithParam<Engine> {
+class SqlEngines : public ::testing::TestWithParam<Engine> {
  protected:
   std::shared_ptr<Backend> make(BackendSetup setup = {}) {
     setup.clock = &clock_;
@@ -45,7 +45,7 @@ class SqlBackendTest : public ::testing::TestWithParam<Engine> {
   std::unique_ptr<Cache> cache_;
 };
 
-TEST_P(SqlBackendTest, TableNamesWithSpacesQuotesAndSqlWork) {
+TEST_P(SqlEngines, TableNamesWithSpacesQuotesAndSqlWork) {
   BackendSetup setup;
   setup.table = "we\"ird ta'ble; DROP TABLE x; --";
   if (GetParam() == Engine::kPostgres) setup.table += " " + std::to_string(::getpid());
@@ -62,7 +62,7 @@ TEST_P(SqlBackendTest, TableNamesWithSpacesQuotesAndSqlWork) {
   EXPECT_FALSE(cache.get("k").has_value());
 }
 
-TEST_P(SqlBackendTest, ClearEmptiesOnlyThisCachesTable) {
+TEST_P(SqlEngines, ClearEmptiesOnlyThisCachesTable) {
   auto other = make();
   Cache other_cache(other, {.clock = &clock_});
   cache_->set("mine", "1");
@@ -72,7 +72,7 @@ TEST_P(SqlBackendTest, ClearEmptiesOnlyThisCachesTable) {
   EXPECT_EQ(other_cache.get("theirs"), "2");
 }
 
-TEST_P(SqlBackendTest, MissingTableIsAnErrorNamingTheTableAndTheCommand) {
+TEST_P(SqlEngines, MissingTableIsAnErrorNamingTheTableAndTheCommand) {
   BackendSetup setup;
   setup.table = sql_testing::unique_table("never created");
   setup.create_table = false;
@@ -89,7 +89,7 @@ TEST_P(SqlBackendTest, MissingTableIsAnErrorNamingTheTableAndTheCommand) {
   EXPECT_EQ(cache.stats().errors, 2u);
 }
 
-TEST_P(SqlBackendTest, CreateCacheTableReportsExistingTablesAndCreatesMissingOnes) {
+TEST_P(SqlEngines, CreateCacheTableReportsExistingTablesAndCreatesMissingOnes) {
   BackendSetup setup;
   setup.table = sql_testing::unique_table("created later");
   setup.create_table = false;
@@ -110,7 +110,7 @@ TEST_P(SqlBackendTest, CreateCacheTableReportsExistingTablesAndCreatesMissingOne
   EXPECT_TRUE(second->existed);
 }
 
-TEST_P(SqlBackendTest, CreateCacheTableRefusesOtherBackends) {
+TEST_P(SqlEngines, CreateCacheTableRefusesOtherBackends) {
   struct NotSql : Backend {
     BackendInfo info_{"fake"};
     const BackendInfo& info() const noexcept override { return info_; }
@@ -126,7 +126,7 @@ TEST_P(SqlBackendTest, CreateCacheTableRefusesOtherBackends) {
   EXPECT_STATUS(create_cache_table(fake, true), StatusCode::kUnimplemented);
 }
 
-TEST_P(SqlBackendTest, IncrFollowsParseDecimalExactly) {
+TEST_P(SqlEngines, IncrFollowsParseDecimalExactly) {
   auto strict = cache_->strict();
   ASSERT_OK(strict.set("zeros", "007"));
   EXPECT_EQ(*strict.incr("zeros"), 8);
@@ -142,7 +142,7 @@ TEST_P(SqlBackendTest, IncrFollowsParseDecimalExactly) {
   }
 }
 
-TEST_P(SqlBackendTest, IncrAtTheEdgesOfInt64) {
+TEST_P(SqlEngines, IncrAtTheEdgesOfInt64) {
   auto strict = cache_->strict();
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
   constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
@@ -156,13 +156,13 @@ TEST_P(SqlBackendTest, IncrAtTheEdgesOfInt64) {
   EXPECT_EQ(*strict.incr("m", kMax), -1);
 }
 
-TEST_P(SqlBackendTest, IncrOnAnExpiredKeyIsNotFound) {
+TEST_P(SqlEngines, IncrOnAnExpiredKeyIsNotFound) {
   cache_->set("n", "1", 10);
   clock_.advance(11s);
   EXPECT_STATUS(cache_->strict().incr("n"), StatusCode::kNotFound);
 }
 
-TEST_P(SqlBackendTest, GetRemovesTheExpiredRowItFinds) {
+TEST_P(SqlEngines, GetRemovesTheExpiredRowItFinds) {
   cache_->set("short", "v", 1);
   cache_->set("other", "v", 1);
   clock_.advance(2s);
@@ -171,7 +171,7 @@ TEST_P(SqlBackendTest, GetRemovesTheExpiredRowItFinds) {
   EXPECT_EQ(stat("expired_entries"), "1") << "get should have deleted the row it found expired";
 }
 
-TEST_P(SqlBackendTest, ExpiredRowsAreRemovedInBatchesOfAtMostAThousand) {
+TEST_P(SqlEngines, ExpiredRowsAreRemovedInBatchesOfAtMostAThousand) {
   std::vector<std::pair<std::string, std::string>> items;
   for (int i = 0; i < 2500; ++i) items.emplace_back("old" + std::to_string(i), "v");
   ASSERT_TRUE(cache_->set_many(items, 1).empty());
@@ -188,7 +188,7 @@ TEST_P(SqlBackendTest, ExpiredRowsAreRemovedInBatchesOfAtMostAThousand) {
   EXPECT_EQ(sql_testing::stat(*fresh->stats(), "entries"), "1");
 }
 
-TEST_P(SqlBackendTest, CullingRemovesExpiredRowsFirst) {
+TEST_P(SqlEngines, CullingRemovesExpiredRowsFirst) {
   backend_ = make({.max_entries = 10});
   cache_ = std::make_unique<Cache>(backend_, CacheOptions{.clock = &clock_});
   for (int i = 0; i < 5; ++i) cache_->set("old" + std::to_string(i), "v", 1);
@@ -202,7 +202,7 @@ TEST_P(SqlBackendTest, CullingRemovesExpiredRowsFirst) {
 
 // Key order would remove z0, z1, z2 (Django's quirk); the entries closest to expiry are z9,
 // z8, z7. Then never-expiring entries go last, oldest write first.
-TEST_P(SqlBackendTest, CullingRemovesTheEntriesClosestToExpiryNeverKeyOrder) {
+TEST_P(SqlEngines, CullingRemovesTheEntriesClosestToExpiryNeverKeyOrder) {
   backend_ = make({.max_entries = 10, .cull_frequency = 3});
   cache_ = std::make_unique<Cache>(backend_, CacheOptions{.clock = &clock_});
   for (int i = 0; i < 10; ++i) cache_->set("z" + std::to_string(i), "v", 1000 - 100 * i);
@@ -212,7 +212,7 @@ TEST_P(SqlBackendTest, CullingRemovesTheEntriesClosestToExpiryNeverKeyOrder) {
   EXPECT_TRUE(cache_->contains("new"));
 }
 
-TEST_P(SqlBackendTest, NeverExpiringEntriesAreCulledLastOldestWriteFirst) {
+TEST_P(SqlEngines, NeverExpiringEntriesAreCulledLastOldestWriteFirst) {
   backend_ = make({.max_entries = 4, .cull_frequency = 2});
   cache_ = std::make_unique<Cache>(backend_, CacheOptions{.clock = &clock_});
   cache_->set("b-first", "v", kNever);
@@ -230,7 +230,7 @@ TEST_P(SqlBackendTest, NeverExpiringEntriesAreCulledLastOldestWriteFirst) {
   EXPECT_TRUE(cache_->contains("new"));
 }
 
-TEST_P(SqlBackendTest, CullFrequencyZeroEmptiesTheTable) {
+TEST_P(SqlEngines, CullFrequencyZeroEmptiesTheTable) {
   backend_ = make({.max_entries = 5, .cull_frequency = 0});
   cache_ = std::make_unique<Cache>(backend_, CacheOptions{.clock = &clock_});
   for (int i = 0; i < 5; ++i) cache_->set("k" + std::to_string(i), "v");
@@ -239,7 +239,7 @@ TEST_P(SqlBackendTest, CullFrequencyZeroEmptiesTheTable) {
   EXPECT_TRUE(cache_->contains("new"));
 }
 
-TEST_P(SqlBackendTest, KeysMatchGlobsAsGlobMatchDoes) {
+TEST_P(SqlEngines, KeysMatchGlobsAsGlobMatchDoes) {
   const std::vector<std::string> keys = {"a*b", "a*c",  "axb",    "ab",     "a\\b",   "ä-1",
                                          "ä-2", "b[1]", "user:1", "user:2", "user:10"};
   for (const auto& k : keys) ASSERT_OK(backend_->set(k, "v", Expiry::never()));
@@ -259,7 +259,7 @@ TEST_P(SqlBackendTest, KeysMatchGlobsAsGlobMatchDoes) {
   }
 }
 
-TEST_P(SqlBackendTest, StatsNameTheEngineTableAndCounts) {
+TEST_P(SqlEngines, StatsNameTheEngineTableAndCounts) {
   cache_->set("a", "1");
   cache_->set("b", "2", 1);
   clock_.advance(2s);
@@ -271,7 +271,7 @@ TEST_P(SqlBackendTest, StatsNameTheEngineTableAndCounts) {
   EXPECT_EQ(backend_->info().name, sql_testing::engine_name(GetParam()));
 }
 
-TEST_P(SqlBackendTest, BatchesHandleDuplicatesAndSpanSeveralStatements) {
+TEST_P(SqlEngines, BatchesHandleDuplicatesAndSpanSeveralStatements) {
   std::vector<std::pair<std::string, std::string>> items;
   for (int i = 0; i < 1200; ++i) items.emplace_back("k" + std::to_string(i), std::to_string(i));
   items.emplace_back("k7", "last wins");
@@ -301,7 +301,7 @@ TEST_P(SqlBackendTest, BatchesHandleDuplicatesAndSpanSeveralStatements) {
   EXPECT_EQ(stat("entries"), "0");
 }
 
-TEST_P(SqlBackendTest, EraseCountsOnlyLiveRows) {
+TEST_P(SqlEngines, EraseCountsOnlyLiveRows) {
   cache_->set("live", "v");
   cache_->set("dead", "v", 1);
   clock_.advance(2s);
@@ -310,7 +310,7 @@ TEST_P(SqlBackendTest, EraseCountsOnlyLiveRows) {
   EXPECT_EQ(stat("expired_entries"), "0");
 }
 
-TEST_P(SqlBackendTest, ValuesAreStoredAsRawBytes) {
+TEST_P(SqlEngines, ValuesAreStoredAsRawBytes) {
   std::string value("\0\x01\xff\\x00'\"", 8);
   ASSERT_OK(backend_->set("bin", value, Expiry::never()));
   auto got = backend_->get("bin");
@@ -321,15 +321,14 @@ TEST_P(SqlBackendTest, ValuesAreStoredAsRawBytes) {
   EXPECT_EQ(backend_->get("empty")->value(), "");
 }
 
-TEST_P(SqlBackendTest, AnExpiryInThePastRemovesTheKey) {
+TEST_P(SqlEngines, AnExpiryInThePastRemovesTheKey) {
   ASSERT_OK(backend_->set("k", "v", Expiry::never()));
   ASSERT_OK(backend_->set("k", "v2", Expiry::at(clock_.now() - 1s)));
   EXPECT_FALSE(backend_->get("k")->has_value());
   EXPECT_EQ(stat("entries"), "0");
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, SqlBackendTest,
-                         ::testing::Values(Engine::kSqlite, Engine::kPostgres),
+INSTANTIATE_TEST_SUITE_P(Engines, SqlEngines, ::testing::Values(Engine::kSqlite, Engine::kPostgres),
                          [](const auto& info) { return sql_testing::engine_name(info.param); });
 
 // A cache file holds whatever the application caches (sessions, rendered pages with user
