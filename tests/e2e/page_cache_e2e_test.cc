@@ -87,6 +87,24 @@ TEST(PageCacheE2E, MissThenHitFromTheIoThreadWithoutCallingTheHandler) {
   EXPECT_EQ(after_hits.answered_on_io_thread - after_miss.answered_on_io_thread, 20U);
 }
 
+TEST(PageCacheE2E, AMissLookedUpOnTheIoThreadIsNotReadAgainOnThePool) {
+  Site site;
+  site.server.router().get("/page/", site.cached(60s, site.counting("page")));
+  site.server.start();
+  HttpClient client(site.server.port());
+
+  auto miss = client.get("/page/");
+  ASSERT_TRUE(miss);
+  EXPECT_EQ(miss->header("Cache-Status"), "cachekit; fwd=uri-miss; stored; ttl=60");
+  EXPECT_EQ(site.server.stats().dispatched_to_pool, 1U);
+  EXPECT_EQ(site.backend->calls(testing::Op::kGet), 1)
+      << "the io thread's header-list read, handed on";
+  auto hit = client.get("/page/");
+  ASSERT_TRUE(hit);
+  EXPECT_EQ(site.backend->calls(testing::Op::kGet), 3)
+      << "a hit reads the header list and the page";
+}
+
 TEST(PageCacheE2E, ExpiresAfterTheTimeoutOnTheInjectedClock) {
   Site site;
   site.server.router().get("/page/", site.cached(30s, site.counting("v")));
