@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "core/text.h"
+
 namespace cachekit {
 
 namespace {
@@ -13,8 +15,7 @@ constexpr std::array<std::string_view, 8> kSecretParameters = {
     "password", "pass", "passwd", "pwd", "secret", "token", "auth", "key"};
 
 bool is_secret_parameter(std::string_view name) {
-  std::string lower(name);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lower = text::to_lower(name);
   return std::find(kSecretParameters.begin(), kSecretParameters.end(), lower) !=
          kSecretParameters.end();
 }

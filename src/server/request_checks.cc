@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "cachekit/http/message.h"
+#include "core/text.h"
 
 namespace cachekit::server::detail {
 namespace {
@@ -14,12 +15,6 @@ bool is_tchar(char c) noexcept {
   const auto u = static_cast<unsigned char>(c);
   if (std::isalnum(u) != 0) return true;
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool is_digits(std::string_view s) noexcept {
@@ -38,7 +33,7 @@ int transfer_encoding_verdict(std::string_view value) noexcept {
   bool chunked_last = false;
   for (;;) {
     const auto comma = value.find(',');
-    const std::string_view token = trim_ows(value.substr(0, comma));
+    const std::string_view token = text::trim(value.substr(0, comma));
     if (token.empty() || !std::all_of(token.begin(), token.end(), is_tchar)) return 400;
     chunked_last = http::iequals(token, "chunked");
     if (chunked_last && chunked_seen) return 400;
@@ -86,8 +81,7 @@ bool split_host(std::string_view host, std::string& name, std::string& port) {
       if (std::isalnum(u) == 0 && c != '-' && c != '.' && c != '_') return false;
     }
   }
-  name.reserve(n.size());
-  for (char c : n) name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  name = text::to_lower(n);
   if (name.size() > 1 && name.back() == '.') name.pop_back();
   return true;
 }

@@ -6,17 +6,13 @@
 #include <charconv>
 
 #include "cachekit/backends/memcached.h"
+#include "core/text.h"
 
 namespace cachekit::memcached_internal {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  constexpr std::string_view kSpace = " \t\r\n";
-  auto first = s.find_first_not_of(kSpace);
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(kSpace) - first + 1);
-}
+std::string_view trim(std::string_view s) { return text::trim(s, " \t\r\n"); }
 
 Status bad_location(std::string_view text, std::string_view why) {
   return invalid_argument_error("bad memcached server \"" + std::string(text) +
@@ -95,9 +91,7 @@ Result<std::vector<std::string>> parse_memcached_locations(std::string_view text
   std::string_view rest = memcached_internal::trim(text);
   constexpr std::string_view kScheme = "memcached://";
   if (rest.size() >= kScheme.size()) {
-    std::string scheme(rest.substr(0, kScheme.size()));
-    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (scheme == kScheme) rest.remove_prefix(kScheme.size());
+    if (text::iequals(rest.substr(0, kScheme.size()), kScheme)) rest.remove_prefix(kScheme.size());
   }
   std::vector<std::string> out;
   while (!rest.empty()) {
