@@ -40,9 +40,11 @@ std::shared_ptr<Backend> make_file(const BackendSpec& spec) {
   spec.reject_unknown_options({"max_entries", "cull_frequency"});
   FileOptions options;
   options.directory = file_directory(spec);
-  options.max_entries = spec.integer_option("max_entries", 1, kMaxInt64).value_or(300);
-  options.cull_frequency =
-      static_cast<unsigned>(spec.integer_option("cull_frequency", 0, kMaxUnsigned).value_or(3));
+  // Unset options keep FileOptions' defaults, written only there.
+  options.max_entries =
+      spec.integer_option("max_entries", 1, kMaxInt64).value_or(options.max_entries);
+  options.cull_frequency = static_cast<unsigned>(
+      spec.integer_option("cull_frequency", 0, kMaxUnsigned).value_or(options.cull_frequency));
   options.clock = spec.clock;
   auto backend = make_file_backend(options);
   if (!backend.ok()) {

@@ -24,13 +24,16 @@ std::shared_ptr<Backend> make_locmem(const BackendSpec& spec) {
   }
   LocmemOptions options;
   if (!spec.locations.empty()) options.location = spec.locations.front();
-  options.max_entries = spec.integer_option("max_entries", 1, kMaxInt64).value_or(300);
-  options.max_bytes = spec.integer_option("max_bytes", 0, kMaxInt64).value_or(0);
+  // Unset options keep LocmemOptions' defaults, written only there.
+  options.max_entries =
+      spec.integer_option("max_entries", 1, kMaxInt64).value_or(options.max_entries);
+  options.max_bytes = spec.integer_option("max_bytes", 0, kMaxInt64).value_or(options.max_bytes);
   if (auto n = spec.integer_option("cull_frequency", 0, kMaxUnsigned)) {
     options.cull_frequency = static_cast<unsigned>(*n);
   }
   // 0 lets the backend choose; it rounds other counts up to a power of two.
-  options.shards = static_cast<unsigned>(spec.integer_option("shards", 0, 1024).value_or(0));
+  options.shards =
+      static_cast<unsigned>(spec.integer_option("shards", 0, 1024).value_or(options.shards));
   options.clock = spec.clock;
   return make_locmem_backend(options);
 }

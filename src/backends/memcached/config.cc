@@ -43,16 +43,22 @@ std::shared_ptr<Backend> make_memcached(const BackendSpec& given) {
                                "down_after_failures", "retry_after_ms", "remove_failed_servers"});
   MemcachedOptions o;
   o.servers = servers_of(spec);
+  // Unset options keep MemcachedOptions' defaults, which are written only there.
   using std::chrono::milliseconds;
-  o.connect_timeout =
-      milliseconds(spec.integer_option("connect_timeout_ms", 1, 60'000).value_or(200));
-  o.io_timeout = milliseconds(spec.integer_option("io_timeout_ms", 1, 60'000).value_or(200));
-  o.pool_size = static_cast<unsigned>(spec.integer_option("pool_size", 1, 1024).value_or(8));
-  o.pool_wait = milliseconds(spec.integer_option("pool_wait_ms", 0, 60'000).value_or(200));
-  o.down_after_failures =
-      static_cast<unsigned>(spec.integer_option("down_after_failures", 1, 1000).value_or(2));
-  o.retry_after = milliseconds(spec.integer_option("retry_after_ms", 1, 3'600'000).value_or(2000));
-  o.remove_failed_servers = spec.bool_option("remove_failed_servers").value_or(true);
+  const auto ms = [&](std::string_view name, std::int64_t min, std::int64_t max,
+                      milliseconds fallback) {
+    return milliseconds(spec.integer_option(name, min, max).value_or(fallback.count()));
+  };
+  o.connect_timeout = ms("connect_timeout_ms", 1, 60'000, o.connect_timeout);
+  o.io_timeout = ms("io_timeout_ms", 1, 60'000, o.io_timeout);
+  o.pool_size =
+      static_cast<unsigned>(spec.integer_option("pool_size", 1, 1024).value_or(o.pool_size));
+  o.pool_wait = ms("pool_wait_ms", 0, 60'000, o.pool_wait);
+  o.down_after_failures = static_cast<unsigned>(
+      spec.integer_option("down_after_failures", 1, 1000).value_or(o.down_after_failures));
+  o.retry_after = ms("retry_after_ms", 1, 3'600'000, o.retry_after);
+  o.remove_failed_servers =
+      spec.bool_option("remove_failed_servers").value_or(o.remove_failed_servers);
   o.clock = spec.clock;
   auto backend = make_memcached_backend(o);
   if (!backend.ok()) throw spec.error("location", backend.status().message());

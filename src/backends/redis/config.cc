@@ -77,16 +77,16 @@ std::shared_ptr<Backend> make_redis(const BackendSpec& given) {
       static_cast<std::size_t>(spec.integer_option("pool_size", 1, 100'000).value_or(o.pool_size));
   o.down_after_failures = static_cast<unsigned>(
       spec.integer_option("down_after_failures", 1, 1'000).value_or(o.down_after_failures));
-  o.wait_replicas =
-      static_cast<unsigned>(spec.integer_option("wait_replicas", 0, 1'000).value_or(0));
-  o.key_namespace = spec.string_option("namespace").value_or("");
-  o.clear_scope = spec.string_option("clear_scope").value_or("");
+  o.wait_replicas = static_cast<unsigned>(
+      spec.integer_option("wait_replicas", 0, 1'000).value_or(o.wait_replicas));
+  o.key_namespace = spec.string_option("namespace").value_or(o.key_namespace);
+  o.clear_scope = spec.string_option("clear_scope").value_or(o.clear_scope);
   // The cache's keys are "<key_prefix>:<version>:<key>": with a prefix, clear() removes only
   // those, and leaves whatever else lives in the database.
   if (o.clear_scope.empty() && !spec.key_prefix.empty()) {
     o.clear_scope = escape_glob(spec.key_prefix) + ":*";
   }
-  o.clear_flushes_db = spec.bool_option("clear_flushes_db").value_or(false);
+  o.clear_flushes_db = spec.bool_option("clear_flushes_db").value_or(o.clear_flushes_db);
   o.clock = spec.clock;
   auto backend = make_redis_backend(std::move(o));
   if (!backend.ok()) throw spec.error("location", backend.status().message());

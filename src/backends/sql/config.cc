@@ -115,7 +115,7 @@ std::shared_ptr<Backend> make_postgres(const BackendSpec& given) {
   if (auto ms = spec.integer_option("connect_timeout_ms", 1, kMaxTimeoutMs)) {
     options.connect_timeout = std::chrono::milliseconds(*ms);
   }
-  options.unlogged = spec.bool_option("unlogged").value_or(false);
+  options.unlogged = spec.bool_option("unlogged").value_or(options.unlogged);
   // The circuit breaker, with the Redis backend's names and bounds.
   if (auto n = spec.integer_option("down_after_failures", 1, 1'000)) {
     options.down_after_failures = static_cast<unsigned>(*n);
