@@ -16,7 +16,9 @@
 // on write (false), counted in stats() and logged at a bounded rate — so a broken cache
 // makes a site slower, never down. incr/decr/incr_version return Result because a missing
 // key must be told apart. strict() gives the same operations returning every error, for
-// the CLI, health checks and tests. Nothing here throws after construction.
+// the CLI, health checks and tests. Nothing here throws after construction: a typed value its
+// Codec<T> cannot encode is a failed write too. Only get_or_set's `compute` may throw, and its
+// exception reaches the caller.
 //
 // Thread-safety: all methods may be called concurrently on one Cache.
 
@@ -25,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -85,10 +88,11 @@ struct CacheStats {
 };
 
 class StrictCache;
+class ConstStrictCache;
 
 class Cache {
  public:
-  // Aborts (std::invalid_argument) if backend is null or default_timeout is Timeout() or NaN —
+  // Throws std::invalid_argument if backend is null or default_timeout is Timeout() or NaN —
   // configuration errors are reported at startup only.
   explicit Cache(std::shared_ptr<Backend> backend, CacheOptions options = {});
   ~Cache();
@@ -140,23 +144,29 @@ class Cache {
   }
   // Stores every (key, value) pair with one timeout; returns the caller keys not stored. Any
   // input range of pairs (or two-element tuples): string-like values are stored as given, others
-  // through Codec<T>; temporaries the range yields are copied first, as in get_many.
+  // through Codec<T> (a value it cannot encode is not stored and counted as an error);
+  // temporaries the range yields are copied first, as in get_many.
   template <std::ranges::input_range R>
   std::vector<std::string> set_many(R&& items, Timeout timeout = {}, Version version = {}) {
     // Copies and encoded values live in a deque so the views taken of them stay valid as it grows.
     std::deque<std::string> owned;
     constexpr bool kTemporary = !std::is_lvalue_reference_v<std::ranges::range_reference_t<R>>;
     std::vector<std::pair<std::string_view, std::string_view>> pairs;
+    std::vector<std::string> refused;  // values their codec could not encode
     for (auto&& item : items) {
       const auto& [k, v] = item;
       std::string_view key = stable_view<kTemporary>(k, owned);
       if constexpr (std::is_convertible_v<const decltype(v)&, std::string_view>) {
         pairs.emplace_back(key, stable_view<kTemporary>(v, owned));
+      } else if (auto encoded = try_encode(key, v)) {
+        pairs.emplace_back(key, std::string_view(owned.emplace_back(std::move(*encoded))));
       } else {
-        pairs.emplace_back(key, std::string_view(owned.emplace_back(encode(v))));
+        refused.emplace_back(key);
       }
     }
-    return set_many_views(pairs, timeout, version);
+    auto not_stored = set_many_views(pairs, timeout, version);
+    not_stored.insert(not_stored.end(), refused.begin(), refused.end());
+    return not_stored;
   }
   // Removes the keys (any input range, as in get_many); returns how many live keys were removed.
   template <std::ranges::input_range R>
@@ -177,19 +187,23 @@ class Cache {
     if (!value) note_decode_failure(key);
     return value;
   }
+  // As the bytes forms; false (counted as an error) when Codec<T> cannot encode the value, as
+  // nlohmann::json cannot a string that is not UTF-8.
   template <class T>
   requires(!std::is_convertible_v<const T&, std::string_view>) bool set(std::string_view key,
                                                                         const T& value,
                                                                         Timeout timeout = {},
                                                                         Version version = {}) {
-    return set(key, std::string_view(encode(value)), timeout, version);
+    auto encoded = try_encode(key, value);
+    return encoded && set(key, std::string_view(*encoded), timeout, version);
   }
   template <class T>
   requires(!std::is_convertible_v<const T&, std::string_view>) bool add(std::string_view key,
                                                                         const T& value,
                                                                         Timeout timeout = {},
                                                                         Version version = {}) {
-    return add(key, std::string_view(encode(value)), timeout, version);
+    auto encoded = try_encode(key, value);
+    return encoded && add(key, std::string_view(*encoded), timeout, version);
   }
 
   // The live value; on a miss calls `compute()` (only then), add()s its result and returns
@@ -217,13 +231,16 @@ class Cache {
   [[nodiscard]] std::string make_key(std::string_view key, Version version = {}) const;
   [[nodiscard]] const CacheOptions& options() const noexcept { return options_; }
   [[nodiscard]] const BackendInfo& backend_info() const noexcept { return backend_->info(); }
+  // The store, which caches with the same settings share: a const Cache still hands it out.
   [[nodiscard]] Backend& backend() const noexcept { return *backend_; }
   [[nodiscard]] CacheStats stats() const noexcept;
-  // The same operations, returning every error.
-  [[nodiscard]] StrictCache strict() const noexcept;
+  // The same operations, returning every error. A const Cache gives only the reads.
+  [[nodiscard]] StrictCache strict() noexcept;
+  [[nodiscard]] ConstStrictCache strict() const noexcept;
 
  private:
   friend class StrictCache;
+  friend class ConstStrictCache;
   struct Counters;
   struct ErrorLog;
 
@@ -247,12 +264,15 @@ class Cache {
     for (auto&& k : keys) views.push_back(stable_view<kTemporary>(k, owned));
     return views;
   }
+  // The stored form of a typed value, or nullopt (counted and logged as an error) when its codec
+  // throws: the fail-open API must not.
   template <class T>
-  std::string encode(const T& value) const {
-    if constexpr (std::is_convertible_v<const T&, std::string_view>) {
-      return std::string(std::string_view(value));
-    } else {
+  [[nodiscard]] std::optional<std::string> try_encode(std::string_view key, const T& value) const {
+    try {
       return Codec<T>::encode(value, options_.serializer);
+    } catch (const std::exception& e) {
+      note_encode_failure(key, e.what());
+      return std::nullopt;
     }
   }
 
@@ -263,6 +283,7 @@ class Cache {
       Version version);
   std::size_t erase_many_views(std::vector<std::string_view> keys, Version version);
   void note_decode_failure(std::string_view key) const;
+  void note_encode_failure(std::string_view key, std::string_view reason) const;
 
   // The strict implementations; the plain methods apply the failure policy on top.
   Result<std::string> final_key(std::string_view key, Version version) const;
@@ -300,55 +321,71 @@ class Cache {
   std::unique_ptr<ErrorLog> error_log_;
 };
 
-// A view of a Cache whose methods return every error instead of failing open.
-// Cheap to copy; must not outlive its Cache.
-class StrictCache {
+// The reads of a Cache, returning every error instead of failing open: what strict() gives on a
+// const Cache. Cheap to copy; must not outlive its Cache.
+class ConstStrictCache {
  public:
-  explicit StrictCache(const Cache& cache) noexcept : cache_(const_cast<Cache*>(&cache)) {}
+  explicit ConstStrictCache(const Cache& cache) noexcept : cache_(&cache) {}
 
-  Result<std::optional<Bytes>> get(std::string_view key, Version v = {}) const {
+  [[nodiscard]] Result<std::optional<Bytes>> get(std::string_view key, Version v = {}) const {
     return cache_->strict_get(key, v);
   }
-  Status set(std::string_view key, std::string_view value, Timeout t = {}, Version v = {}) {
-    return cache_->strict_set(key, value, t, v);
-  }
-  Result<bool> add(std::string_view key, std::string_view value, Timeout t = {}, Version v = {}) {
-    return cache_->strict_add(key, value, t, v);
-  }
-  Result<bool> touch(std::string_view key, Timeout t = {}, Version v = {}) {
-    return cache_->strict_touch(key, t, v);
-  }
-  Result<bool> erase(std::string_view key, Version v = {}) { return cache_->strict_erase(key, v); }
-  Result<bool> contains(std::string_view key, Version v = {}) const {
+  [[nodiscard]] Result<bool> contains(std::string_view key, Version v = {}) const {
     return cache_->strict_contains(key, v);
   }
-  Result<std::int64_t> incr(std::string_view key, std::int64_t delta = 1, Version v = {}) {
-    return cache_->strict_incr(key, delta, v);
+  [[nodiscard]] Result<Ttl> ttl(std::string_view key, Version v = {}) const {
+    return cache_->strict_ttl(key, v);
   }
-  Result<std::int64_t> decr(std::string_view key, std::int64_t delta = 1, Version v = {});
-  Status clear() { return cache_->strict_clear(); }
-  Result<Ttl> ttl(std::string_view key, Version v = {}) const { return cache_->strict_ttl(key, v); }
-  Result<std::unordered_map<std::string, Bytes>> get_many(const std::vector<std::string_view>& keys,
-                                                          Version v = {}) const {
+  [[nodiscard]] Result<std::unordered_map<std::string, Bytes>> get_many(
+      const std::vector<std::string_view>& keys, Version v = {}) const {
     return cache_->strict_get_many(keys, v);
-  }
-  Result<std::vector<std::string>> set_many(
-      const std::vector<std::pair<std::string_view, std::string_view>>& items, Timeout t = {},
-      Version v = {}) {
-    return cache_->strict_set_many(items, t, v);
-  }
-  Result<std::size_t> erase_many(const std::vector<std::string_view>& keys, Version v = {}) {
-    return cache_->strict_erase_many(keys, v);
   }
   // Caller keys of this cache (its prefix and version) matching a glob pattern. Needs the
   // default key function and a backend that supports keys(); kUnimplemented otherwise.
-  Result<std::vector<std::string>> keys(std::string_view pattern = "*", Version v = {}) const {
+  [[nodiscard]] Result<std::vector<std::string>> keys(std::string_view pattern = "*",
+                                                      Version v = {}) const {
     return cache_->strict_keys(pattern, v);
   }
-  Result<StatPairs> backend_stats() const { return cache_->backend_->stats(); }
+  [[nodiscard]] Result<StatPairs> backend_stats() const { return cache_->backend_->stats(); }
 
  private:
-  Cache* cache_;
+  const Cache* cache_;
+};
+
+// A view of a Cache whose methods return every error instead of failing open: the reads of
+// ConstStrictCache and the writes. Cheap to copy; must not outlive its Cache.
+class StrictCache : public ConstStrictCache {
+ public:
+  explicit StrictCache(Cache& cache) noexcept : ConstStrictCache(cache), writable_(&cache) {}
+
+  Status set(std::string_view key, std::string_view value, Timeout t = {}, Version v = {}) {
+    return writable_->strict_set(key, value, t, v);
+  }
+  Result<bool> add(std::string_view key, std::string_view value, Timeout t = {}, Version v = {}) {
+    return writable_->strict_add(key, value, t, v);
+  }
+  Result<bool> touch(std::string_view key, Timeout t = {}, Version v = {}) {
+    return writable_->strict_touch(key, t, v);
+  }
+  Result<bool> erase(std::string_view key, Version v = {}) {
+    return writable_->strict_erase(key, v);
+  }
+  Result<std::int64_t> incr(std::string_view key, std::int64_t delta = 1, Version v = {}) {
+    return writable_->strict_incr(key, delta, v);
+  }
+  Result<std::int64_t> decr(std::string_view key, std::int64_t delta = 1, Version v = {});
+  Status clear() { return writable_->strict_clear(); }
+  Result<std::vector<std::string>> set_many(
+      const std::vector<std::pair<std::string_view, std::string_view>>& items, Timeout t = {},
+      Version v = {}) {
+    return writable_->strict_set_many(items, t, v);
+  }
+  Result<std::size_t> erase_many(const std::vector<std::string_view>& keys, Version v = {}) {
+    return writable_->strict_erase_many(keys, v);
+  }
+
+ private:
+  Cache* writable_;
 };
 
 }  // namespace cachekit

@@ -26,7 +26,7 @@ enum class StatusCode : std::uint8_t {
   kUnavailable,         // the store is down or unreachable: transient, retry with backoff
   kDeadlineExceeded,    // the store did not answer within the configured timeout
   kUnimplemented,       // the backend lacks this capability (keys, stats, ...)
-  kDataLoss,            // a stored entry was corrupt (it is removed and treated as a miss)
+  kDataLoss,            // a stored entry is corrupt (the fail-open API treats it as a miss)
   kInternal,            // a bug or an unexpected error from the operating system
 };
 

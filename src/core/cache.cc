@@ -163,12 +163,20 @@ void Cache::note_decode_failure(std::string_view key) const {
                       "' could not be decoded as the requested type; treated as a miss");
 }
 
+void Cache::note_encode_failure(std::string_view key, std::string_view reason) const {
+  counters_->add(kErrors);
+  error_log_->log(options_.max_error_logs_per_second, options_.alias,
+                  "the value for '" + std::string(key) + "' could not be encoded (" +
+                      std::string(reason) + "); not stored");
+}
+
 CacheStats Cache::stats() const noexcept {
   return {counters_->sum(kHits), counters_->sum(kMisses), counters_->sum(kWrites),
           counters_->sum(kErrors), counters_->sum(kKeyWarnings)};
 }
 
-StrictCache Cache::strict() const noexcept { return StrictCache(*this); }
+StrictCache Cache::strict() noexcept { return StrictCache(*this); }
+ConstStrictCache Cache::strict() const noexcept { return ConstStrictCache(*this); }
 
 // ---- strict operations ----
 

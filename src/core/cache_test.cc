@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include <sstream>
+#include <type_traits>
+#include <utility>
 
 #include "cachekit/backends/locmem.h"
 #include "support/backend_wrapper.h"
@@ -93,6 +95,22 @@ TEST(Cache, StrictCallsReportTheStoreError) {
   EXPECT_STATUS(strict.clear(), StatusCode::kUnavailable);
 }
 
+// A const Cache hands out only the strict reads; writes need a Cache that is not const.
+static_assert(std::is_same_v<decltype(std::declval<const Cache&>().strict()), ConstStrictCache>);
+static_assert(std::is_same_v<decltype(std::declval<Cache&>().strict()), StrictCache>);
+
+TEST(Cache, StrictReadsOfAConstCacheReportTheStoreError) {
+  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
+  Cache cache(backend, {.max_error_logs_per_second = 0});
+  ASSERT_TRUE(cache.set("k", "v"));
+  const Cache& reader = cache;
+  EXPECT_EQ(reader.strict().get("k")->value_or(Bytes()), "v");
+  backend->down = true;
+  EXPECT_EQ(reader.strict().get("k").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(reader.strict().contains("k").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(reader.strict().get_many({"k"}).code(), StatusCode::kUnavailable);
+}
+
 TEST(Cache, GetOrSetAnswersWhicheverBackendCallFails) {
   // Fault matrix: fail the Nth store call for every N; the caller always gets the value.
   for (int n = 1; n <= 4; ++n) {
@@ -129,6 +147,26 @@ TEST(Cache, TypedGetOfAnUnparsableIntegerIsAMiss) {
   cache.set("n", "99999999999");
   EXPECT_FALSE(cache.get<int>("n").has_value()) << "out of range for int";
   EXPECT_EQ(cache.get<std::int64_t>("n"), 99999999999);
+}
+
+// nlohmann::json refuses to write a string that is not UTF-8 (type_error 316): a typed write
+// of such a value must fail like a store error, not throw through the fail-open API.
+TEST(Cache, TypedWriteOfAValueItsCodecRefusesFailsWithoutThrowing) {
+  Cache cache(make_locmem_backend(), {.max_error_logs_per_second = 0});
+  const std::vector<std::string> not_utf8{"caf\xe9"};
+  bool stored = true;
+  EXPECT_NO_THROW(stored = cache.set("k", not_utf8));
+  EXPECT_FALSE(stored);
+  EXPECT_NO_THROW(stored = cache.add("k", not_utf8));
+  EXPECT_FALSE(stored);
+  EXPECT_FALSE(cache.contains("k"));
+  std::vector<std::string> refused;
+  const std::vector<std::pair<std::string, std::vector<std::string>>> items{{"bad", not_utf8},
+                                                                            {"good", {"ok"}}};
+  EXPECT_NO_THROW(refused = cache.set_many(items));
+  EXPECT_EQ(refused, std::vector<std::string>{"bad"});
+  EXPECT_EQ(cache.get<std::vector<std::string>>("good"), std::vector<std::string>{"ok"});
+  EXPECT_EQ(cache.stats().errors, 3u);
 }
 
 // ---- optional compression (compress_min_bytes) ----
