@@ -276,24 +276,24 @@ class Cache {
     }
   }
 
-  std::unordered_map<std::string, Bytes> get_many_views(std::vector<std::string_view> keys,
-                                                        Version version) const;
+  [[nodiscard]] std::unordered_map<std::string, Bytes> get_many_views(
+      const std::vector<std::string_view>& keys, Version version) const;
   std::vector<std::string> set_many_views(
       const std::vector<std::pair<std::string_view, std::string_view>>& items, Timeout timeout,
       Version version);
-  std::size_t erase_many_views(std::vector<std::string_view> keys, Version version);
+  std::size_t erase_many_views(const std::vector<std::string_view>& keys, Version version);
   void note_decode_failure(std::string_view key) const;
   void note_encode_failure(std::string_view key, std::string_view reason) const;
 
   // The strict implementations; the plain methods apply the failure policy on top.
-  Result<std::string> final_key(std::string_view key, Version version) const;
+  [[nodiscard]] Result<std::string> final_key(std::string_view key, Version version) const;
   // The expiry `timeout` (Timeout() = the default) gives a value stored at `now`; a zero or
   // negative duration gives one that is already expired at `now`.
-  Expiry expiry_for(Timeout timeout, TimePoint now) const;
+  [[nodiscard]] Expiry expiry_for(Timeout timeout, TimePoint now) const;
   Result<std::optional<Bytes>> strict_get(std::string_view key, Version version) const;
   // The stored form of a value (nullopt: as given), and back (compress_min_bytes).
-  Result<std::optional<std::string>> encode_for_store(std::string_view value) const;
-  Result<Bytes> decode_stored(Bytes stored) const;
+  [[nodiscard]] Result<std::optional<std::string>> encode_for_store(std::string_view value) const;
+  [[nodiscard]] Result<Bytes> decode_stored(Bytes stored) const;
   Status strict_set(std::string_view key, std::string_view value, Timeout t, Version v);
   Result<bool> strict_add(std::string_view key, std::string_view value, Timeout t, Version v);
   Result<bool> strict_touch(std::string_view key, Timeout t, Version v);

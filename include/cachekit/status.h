@@ -78,10 +78,14 @@ class [[nodiscard]] Result {
   Result(Status status) : v_(std::in_place_index<1>, std::move(status)) {  // NOLINT
     if (std::get<1>(v_).ok()) v_.template emplace<1>(StatusCode::kInternal, "ok status in Result");
   }
+  // NOLINTBEGIN(bugprone-forwarding-reference-overload): the requires-clause keeps Result and
+  // Status out, so copies and moves still pick the copy and move constructors; clang-tidy 14
+  // reads only enable_if, not requires.
   template <class U>
   requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::decay_t<U>, Status> &&
            !std::is_same_v<std::decay_t<U>, Result>) Result(U&& value)
       : v_(std::in_place_index<0>, T(std::forward<U>(value))) {}  // NOLINT
+  // NOLINTEND(bugprone-forwarding-reference-overload)
 
   [[nodiscard]] bool ok() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
@@ -94,16 +98,16 @@ class [[nodiscard]] Result {
 
   // Precondition: ok().
   T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
+  [[nodiscard]] const T& value() const& { return std::get<0>(v_); }
   T&& value() && { return std::get<0>(std::move(v_)); }
   T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
+  [[nodiscard]] const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
+  [[nodiscard]] const T* operator->() const { return &value(); }
 
   template <class U>
-  T value_or(U&& fallback) const& {
+  [[nodiscard]] T value_or(U&& fallback) const& {
     return ok() ? std::get<0>(v_) : static_cast<T>(std::forward<U>(fallback));
   }
 

@@ -42,8 +42,9 @@ std::string config_message(const std::string& file, const std::string& alias,
 
 }  // namespace
 
+// `problem` is taken by value like the other parts, so that callers may move into any of them.
 ConfigError::ConfigError(std::string file, std::string alias, std::string field,
-                         std::string problem)
+                         std::string problem)  // NOLINT(performance-unnecessary-value-param)
     : std::runtime_error(config_message(file, alias, field, problem)),
       file_(std::move(file)),
       alias_(std::move(alias)),
@@ -295,7 +296,7 @@ CacheSettings parse_cache(const Where& where, const toml::node& node) {
   return cache;
 }
 
-Settings parse_settings(std::string_view text, std::string source) {
+Settings parse_settings(std::string_view text, const std::string& source) {
   toml::table root;
   try {
     root = toml::parse(text, std::string_view(source));
@@ -395,21 +396,22 @@ std::string sharing_key(const CacheSettings& cache) {
   std::string key = cache.backend;
   for (const auto& l : cache.locations) key += '\0' + l;
   key += '\x01';
-  for (const auto& [name, text] : cache.backend_options) key += name + '\0' + text + '\0';
+  for (const auto& [name, text] : cache.backend_options)
+    key.append(name).append(1, '\0').append(text).append(1, '\0');
   // A store shared with other data scopes clear() to its cache's key prefix, so caches with
   // different prefixes need backend objects of their own.
   key += '\x02' + cache.cache_options.key_prefix;
   return key;
 }
 
-BuiltCaches build(Settings settings, const Clock* clock, const BackendRegistry& registry) {
+BuiltCaches build(const Settings& settings, const Clock* clock, const BackendRegistry& registry) {
   if (!settings.caches.contains("default")) {
     throw ConfigError(settings.source, "default", "",
                       "the default cache is not configured; add [caches.default] (Django E001)");
   }
   BuiltCaches built{settings.source, {}};
   std::map<std::string, std::shared_ptr<Backend>> backends;
-  for (auto& [alias, cache] : settings.caches) {
+  for (const auto& [alias, cache] : settings.caches) {
     auto& backend = backends[sharing_key(cache)];
     if (!backend) {
       BackendSpec spec{.file = cache.origin,
@@ -472,8 +474,7 @@ Caches Caches::from_environment(const std::filesystem::path& fallback_file, cons
     settings = built_in_settings();
   }
   if (!url.empty()) apply_cache_url(settings, url);
-  return Caches(
-      std::make_unique<Impl>(build(std::move(settings), clock, BackendRegistry::with_builtins())));
+  return Caches(std::make_unique<Impl>(build(settings, clock, BackendRegistry::with_builtins())));
 }
 
 Caches Caches::from_url(std::string_view url, const Clock* clock) {
@@ -481,8 +482,7 @@ Caches Caches::from_url(std::string_view url, const Clock* clock) {
   CacheSettings& cache = settings.caches["default"];
   cache.origin = "<url>";
   apply_url(Where{"<url>", "default"}, url, cache);
-  return Caches(
-      std::make_unique<Impl>(build(std::move(settings), clock, BackendRegistry::with_builtins())));
+  return Caches(std::make_unique<Impl>(build(settings, clock, BackendRegistry::with_builtins())));
 }
 
 Cache& Caches::at(std::string_view alias) const {

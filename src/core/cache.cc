@@ -43,7 +43,7 @@ struct Cache::Counters {
   void add(Counter c, std::uint64_t n = 1) noexcept {
     stripes[stripe_of_this_thread()].values[c].fetch_add(n, std::memory_order_relaxed);
   }
-  std::uint64_t sum(Counter c) const noexcept {
+  [[nodiscard]] std::uint64_t sum(Counter c) const noexcept {
     std::uint64_t total = 0;
     for (const auto& s : stripes) total += s.values[c].load(std::memory_order_relaxed);
     return total;
@@ -491,8 +491,8 @@ Ttl Cache::ttl(std::string_view key, Version v) const {
   return Ttl::missing();
 }
 
-std::unordered_map<std::string, Bytes> Cache::get_many_views(std::vector<std::string_view> keys,
-                                                             Version version) const {
+std::unordered_map<std::string, Bytes> Cache::get_many_views(
+    const std::vector<std::string_view>& keys, Version version) const {
   auto r = strict_get_many(keys, version);
   if (r.ok()) return std::move(*r);
   record_failure(r.status(), "get_many");
@@ -511,7 +511,7 @@ std::vector<std::string> Cache::set_many_views(
   return all;
 }
 
-std::size_t Cache::erase_many_views(std::vector<std::string_view> keys, Version version) {
+std::size_t Cache::erase_many_views(const std::vector<std::string_view>& keys, Version version) {
   auto r = strict_erase_many(keys, version);
   if (r.ok()) return *r;
   record_failure(r.status(), "erase_many");
