@@ -61,10 +61,17 @@ class CircuitBreaker {
       probe = true;
       return {};
     }
-    ++counters_.fast_failures;
-    return unavailable_error(
-        fmt::format("{}: marked down after a failure, retrying within {} ms: {}", name_,
-                    options_.retry_interval.count(), last_error_));
+    return refuse_locked();
+  }
+
+  // Like admit() for a call admitted earlier that then waited (for a pooled connection): OK
+  // unless the server was marked down and its retry interval has not passed yet. Never makes
+  // the caller the probe.
+  Status recheck(TimePoint now) {
+    if (healthy_.load(std::memory_order_acquire)) return {};
+    std::lock_guard lock(mutex_);
+    if (!tripped_ || now >= down_until_) return {};
+    return refuse_locked();
   }
 
   // The probe never reached the server (no free connection, say): another call may probe.
@@ -111,6 +118,13 @@ class CircuitBreaker {
   [[nodiscard]] const CircuitBreakerOptions& options() const noexcept { return options_; }
 
  private:
+  Status refuse_locked() {
+    ++counters_.fast_failures;
+    return unavailable_error(
+        fmt::format("{}: marked down after a failure, retrying within {} ms: {}", name_,
+                    options_.retry_interval.count(), last_error_));
+  }
+
   const std::string name_;
   const CircuitBreakerOptions options_;
   // True while no failure is pending and no probe runs: the lock-free path of admit() and

@@ -78,8 +78,6 @@ class Connection {
   [[nodiscard]] std::size_t pending() const noexcept { return pending_; }
   // True when the server has closed its end (seen without blocking).
   [[nodiscard]] bool peer_closed() const noexcept;
-  // When the pool last took it back (the pool's bookkeeping).
-  std::chrono::steady_clock::time_point returned_at{};
   [[nodiscard]] std::string_view where() const noexcept { return where_; }
 
  private:

@@ -1,18 +1,16 @@
 #pragma once
 // A bounded pool of connections to one Redis server, with a circuit breaker. Internal to the
-// Redis backend. Thread-safe.
+// Redis backend. Thread-safe. The pool and the breaker are the shared ones
+// (backends/common/breaker_pool.h); this file says what is Redis's own: how to connect, when
+// a pooled connection is checked for a server restart, and what a returned connection's state
+// means.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <string_view>
-#include <vector>
 
-#include "backends/common/circuit_breaker.h"
+#include "backends/common/breaker_pool.h"
 #include "backends/redis/connection.h"
 #include "backends/redis/url.h"
 #include "cachekit/status.h"
@@ -41,56 +39,26 @@ struct PoolCounters {
 
 class Pool {
  public:
-  Pool(Endpoint endpoint, PoolOptions options);
-  ~Pool();
-  Pool(const Pool&) = delete;
-  Pool& operator=(const Pool&) = delete;
-
   // A connection on loan; it goes back to the pool (or is closed, if it broke) when the
   // Lease is destroyed.
-  class Lease {
-   public:
-    Lease(Lease&& other) noexcept;
-    Lease& operator=(Lease&&) = delete;
-    ~Lease();
-    Connection& operator*() const noexcept { return *connection_; }
-    Connection* operator->() const noexcept { return connection_.get(); }
+  using Lease = backend_detail::BreakerPool<Connection>::Lease;
 
-   private:
-    friend class Pool;
-    Lease(Pool* pool, std::unique_ptr<Connection> connection, bool probe) noexcept
-        : pool_(pool), connection_(std::move(connection)), probe_(probe) {}
-    Pool* pool_;
-    std::unique_ptr<Connection> connection_;
-    bool probe_;
-  };
+  Pool(Endpoint endpoint, PoolOptions options);
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
 
   // An idle connection, a new one, or one freed within `wait`. kUnavailable at once while
   // the server is marked down; kDeadlineExceeded when no connection came free in time; the
   // connect error when a new connection cannot be made.
-  Result<Lease> acquire();
+  Result<Lease> acquire() { return pool_.acquire(); }
   [[nodiscard]] PoolCounters counters() const;
   [[nodiscard]] const std::string& where() const noexcept { return where_; }
 
  private:
-  using SteadyTime = std::chrono::steady_clock::time_point;
-  Result<Lease> connect(std::unique_lock<std::mutex>& lock, bool probe);
-  void release(std::unique_ptr<Connection> connection, bool probe) noexcept;
-  void record_failure_locked(SteadyTime now, bool connect_failed, std::string_view message,
-                             bool probe, std::vector<std::unique_ptr<Connection>>& to_close);
-
   const Endpoint endpoint_;
   const PoolOptions options_;
   const std::string where_;
-
-  mutable std::mutex mutex_;
-  std::condition_variable freed_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // most recently used last
-  std::size_t open_ = 0;                           // idle + lent out + being connected
-  // After a trip, calls fail fast until the retry interval has passed, then one probe call is
-  // let through; its success closes the breaker, its failure trips it again.
-  backend_detail::CircuitBreaker breaker_;
-  PoolCounters counters_;  // the pool's own counters; the breaker keeps its own
+  backend_detail::BreakerPool<Connection> pool_;
 };
 
 }  // namespace cachekit::redis_internal
