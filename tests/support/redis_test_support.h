@@ -8,14 +8,18 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -58,7 +62,18 @@ inline ServerProcess start_private_redis(std::vector<std::string> extra = {}) {
                                    "--loglevel",
                                    "warning"};
   argv.insert(argv.end(), extra.begin(), extra.end());
-  return ServerProcess::start(std::move(argv));
+  ServerProcess server = ServerProcess::start(std::move(argv));
+  // The server accepts on its TCP port (what start() waits for) a moment before it creates a
+  // --unixsocket; a test that connects through the socket waits for it too.
+  auto socket = std::find(extra.begin(), extra.end(), "--unixsocket");
+  if (socket != extra.end() && std::next(socket) != extra.end()) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!std::filesystem::exists(*std::next(socket)) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  return server;
 }
 
 inline std::string url_of(const ServerProcess& server, int db = 0) {
