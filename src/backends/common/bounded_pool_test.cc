@@ -7,8 +7,12 @@
 #include <chrono>
 #include <latch>
 #include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "backends/common/breaker_pool.h"
 
 namespace cachekit::backend_detail {
 namespace {
@@ -197,6 +201,84 @@ TEST(BoundedPool, AfterWakeEndsAWaitWithItsStatus) {
   ASSERT_FALSE(waited.ok());
   EXPECT_EQ(waited.code(), StatusCode::kUnavailable);
   EXPECT_EQ(why, AcquireFailure::kInterrupted);
+}
+
+// BreakerPool: the breaker's layer over BoundedPool, as the Redis and PostgreSQL pools use it.
+struct Flaky {
+  bool broken = false;
+};
+using Guarded = BreakerPool<Flaky>;
+
+Guarded::Hooks flaky_hooks() {
+  Guarded::Hooks h;
+  h.returned = [](Flaky& f) {
+    return f.broken ? ReturnVerdict{ReturnVerdict::kFailed, "read timed out"} : ReturnVerdict{};
+  };
+  h.connect_failure = [](const Status& s) -> std::optional<bool> {
+    if (s.code() == StatusCode::kInvalidArgument) return std::nullopt;
+    return true;
+  };
+  h.trip_clears_pool = true;
+  return h;
+}
+
+Guarded::Pool::Options guarded_options() {
+  Guarded::Pool::Options o;
+  o.max_size = 2;
+  o.wait = 1s;
+  return o;
+}
+
+TEST(BreakerPool, FailedConnectTripsAndLaterCallsFailFast) {
+  Guarded pool([](auto) -> Result<Guarded::Pool::Item> { return unavailable_error("refused"); },
+               guarded_options(), flaky_hooks(), CircuitBreakerOptions{3, 60s}, "test server");
+  auto first = pool.acquire();
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().message(), "refused");
+  auto second = pool.acquire();
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find("test server: marked down"), std::string::npos);
+  const auto c = pool.breaker_counters();
+  EXPECT_TRUE(c.down);
+  EXPECT_EQ(c.trips, 1u);
+  EXPECT_EQ(c.fast_failures, 1u);
+  EXPECT_EQ(pool.pool_counters().open, 0u);
+}
+
+TEST(BreakerPool, ConfigurationErrorOnConnectDoesNotTrip) {
+  Guarded pool(
+      [](auto) -> Result<Guarded::Pool::Item> { return invalid_argument_error("wrong password"); },
+      guarded_options(), flaky_hooks(), CircuitBreakerOptions{1, 60s}, "test server");
+  for (int i = 0; i < 3; ++i) {
+    auto lease = pool.acquire();
+    ASSERT_FALSE(lease.ok());
+    EXPECT_EQ(lease.code(), StatusCode::kInvalidArgument);
+  }
+  EXPECT_FALSE(pool.breaker_counters().down);
+  EXPECT_EQ(pool.breaker_counters().failures, 0u);
+}
+
+TEST(BreakerPool, BrokenConnectionsTripAndDropTheIdleOnes) {
+  Guarded pool([](auto) -> Result<Guarded::Pool::Item> { return std::make_unique<Flaky>(); },
+               guarded_options(), flaky_hooks(), CircuitBreakerOptions{1, 60s}, "test server");
+  {
+    auto broken = pool.acquire();
+    ASSERT_TRUE(broken.ok());
+    (**broken).broken = true;
+    {
+      auto healthy = pool.acquire();
+      ASSERT_TRUE(healthy.ok());
+    }  // back to the pool, idle
+    EXPECT_EQ(pool.pool_counters().idle, 1u);
+  }  // the broken one comes back: a failure at threshold 1 trips and drops the idle one
+  const auto c = pool.pool_counters();
+  EXPECT_EQ(c.open, 0u);
+  EXPECT_EQ(c.idle, 0u);
+  EXPECT_EQ(c.discarded, 2u);
+  EXPECT_TRUE(pool.breaker_counters().down);
+  auto refused = pool.acquire();
+  EXPECT_EQ(refused.code(), StatusCode::kUnavailable);
 }
 
 }  // namespace
