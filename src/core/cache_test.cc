@@ -100,15 +100,15 @@ static_assert(std::is_same_v<decltype(std::declval<const Cache&>().strict()), Co
 static_assert(std::is_same_v<decltype(std::declval<Cache&>().strict()), StrictCache>);
 
 TEST(Cache, StrictReadsOfAConstCacheReportTheStoreError) {
-  auto backend = std::make_shared<FaultyBackend>(make_locmem_backend());
+  auto backend = std::make_shared<BackendWrapper>(make_locmem_backend());
   Cache cache(backend, {.max_error_logs_per_second = 0});
   ASSERT_TRUE(cache.set("k", "v"));
   const Cache& reader = cache;
   EXPECT_EQ(reader.strict().get("k")->value_or(Bytes()), "v");
-  backend->down = true;
-  EXPECT_EQ(reader.strict().get("k").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(reader.strict().contains("k").code(), StatusCode::kUnavailable);
-  EXPECT_EQ(reader.strict().get_many({"k"}).code(), StatusCode::kUnavailable);
+  backend->set_down(true);
+  EXPECT_STATUS(reader.strict().get("k"), StatusCode::kUnavailable);
+  EXPECT_STATUS(reader.strict().contains("k"), StatusCode::kUnavailable);
+  EXPECT_STATUS(reader.strict().get_many({"k"}), StatusCode::kUnavailable);
 }
 
 TEST(Cache, GetOrSetAnswersWhicheverBackendCallFails) {
