@@ -24,7 +24,7 @@ class LocmemBackend final : public Backend {
   explicit LocmemBackend(const LocmemOptions& o);
   ~LocmemBackend() override;
 
-  const BackendInfo& info() const noexcept override { return info_; }
+  [[nodiscard]] const BackendInfo& info() const noexcept override { return info_; }
 
   Result<std::optional<Bytes>> get(std::string_view key) override;
   Status set(std::string_view key, std::string_view value, Expiry expiry) override;
@@ -47,7 +47,7 @@ class LocmemBackend final : public Backend {
     Shard& shard;
     std::uint64_t now;
   };
-  Target target(std::string_view key) const noexcept;
+  [[nodiscard]] Target target(std::string_view key) const noexcept;
 
   static Item** find_live(const Target& t, std::string_view key, Graveyard& dead) noexcept;
 

@@ -47,11 +47,15 @@ struct Item {
   std::uint64_t key_len : 16;
 
   char* data() noexcept { return reinterpret_cast<char*>(this) + sizeof(Item); }
-  const char* data() const noexcept { return reinterpret_cast<const char*>(this) + sizeof(Item); }
-  std::string_view key() const noexcept { return {data(), static_cast<std::size_t>(key_len)}; }
-  const char* value() const noexcept { return data() + key_len; }
-  std::size_t charge() const noexcept { return std::size_t{key_len} + value_len; }
-  bool expired(std::uint64_t now_ms) const noexcept { return expiry_ms <= now_ms; }
+  [[nodiscard]] const char* data() const noexcept {
+    return reinterpret_cast<const char*>(this) + sizeof(Item);
+  }
+  [[nodiscard]] std::string_view key() const noexcept {
+    return {data(), static_cast<std::size_t>(key_len)};
+  }
+  [[nodiscard]] const char* value() const noexcept { return data() + key_len; }
+  [[nodiscard]] std::size_t charge() const noexcept { return std::size_t{key_len} + value_len; }
+  [[nodiscard]] bool expired(std::uint64_t now_ms) const noexcept { return expiry_ms <= now_ms; }
 };
 static_assert(sizeof(Item) == 40, "keep the per-entry header at 40 bytes");
 static_assert(offsetof(Item, block) == 0, "Bytes release the block as the allocation start");
@@ -176,14 +180,14 @@ struct alignas(64) Shard {
   Shard& operator=(const Shard&) = delete;
   ~Shard() { delete[] buckets.load(std::memory_order_relaxed); }
 
-  Item** bucket(std::uint64_t hash) const noexcept {
+  [[nodiscard]] Item** bucket(std::uint64_t hash) const noexcept {
     return buckets.load(std::memory_order_relaxed) +
            (static_cast<std::uint32_t>(hash) & mask.load(std::memory_order_relaxed));
   }
   void prefetch(std::uint64_t hash) const noexcept { __builtin_prefetch(bucket(hash)); }
 
   // The slot that points at the entry for `key`, or at the nullptr ending its chain.
-  Item** find_slot(std::uint64_t hash, std::string_view key) const noexcept {
+  [[nodiscard]] Item** find_slot(std::uint64_t hash, std::string_view key) const noexcept {
     Item** slot = bucket(hash);
     while (*slot != nullptr && !same_key((*slot)->key(), key)) slot = &(*slot)->next_hash;
     return slot;
@@ -250,9 +254,11 @@ struct alignas(64) Shard {
     bytes += e->charge();
   }
 
-  void reset_table(std::uint32_t length) noexcept {
-    delete[] buckets.load(std::memory_order_relaxed);
-    buckets.store(new Item*[length](), std::memory_order_relaxed);
+  // Throws std::bad_alloc (out of the backend's constructor, its only caller) and then keeps
+  // the old table.
+  void reset_table(std::uint32_t length) {
+    Item** fresh = new Item*[length]();
+    delete[] buckets.exchange(fresh, std::memory_order_relaxed);
     mask.store(length - 1, std::memory_order_relaxed);
   }
 
@@ -288,7 +294,7 @@ struct alignas(64) Shard {
     entries = bytes = 0;
   }
 
-  bool full_for(std::size_t charge) const noexcept {
+  [[nodiscard]] bool full_for(std::size_t charge) const noexcept {
     return entries >= max_entries || (max_bytes != 0 && bytes + charge > max_bytes);
   }
 };

@@ -11,7 +11,7 @@
 namespace cachekit::memcached_internal {
 
 // Memcached reads an expiry above 30 days as an absolute unix time.
-inline constexpr std::int64_t kMaxRelativeSeconds = 60 * 60 * 24 * 30;
+inline constexpr std::int64_t kMaxRelativeSeconds = std::int64_t{60} * 60 * 24 * 30;
 
 // The exptime memcached should store for `expiry`, judged by `now` (the injected clock):
 // 0 for never, relative seconds up to 30 days, otherwise an absolute unix time taken from

@@ -69,7 +69,7 @@ class SqliteRow final : public Row {
     // sqlite3_column_blob before sqlite3_column_bytes, as SQLite documents.
     const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
     const int size = sqlite3_column_bytes(stmt_, column);
-    return data == nullptr ? std::string_view("", 0) : std::string_view(data, size);
+    return data == nullptr ? std::string_view("") : std::string_view(data, size);
   }
   [[nodiscard]] std::int64_t integer(int column) const override {
     return sqlite3_column_int64(stmt_, column);
