@@ -49,7 +49,7 @@ class DirectiveMap {
   void erase(std::string_view name) {
     std::erase_if(entries_, [&](const auto& e) { return e.first == name; });
   }
-  std::string str() const {
+  [[nodiscard]] std::string str() const {
     std::string out;
     auto emit = [&](const std::string& name, const std::optional<std::string>& value) {
       if (!out.empty()) out += ", ";

@@ -25,8 +25,8 @@ void put_bytes(std::string& out, std::string_view s) {
 class Reader {
  public:
   explicit Reader(std::string_view s) noexcept : s_(s) {}
-  std::size_t pos() const noexcept { return pos_; }
-  std::size_t left() const noexcept { return s_.size() - pos_; }
+  [[nodiscard]] std::size_t pos() const noexcept { return pos_; }
+  [[nodiscard]] std::size_t left() const noexcept { return s_.size() - pos_; }
   bool u32(std::uint32_t& v) noexcept { return unsigned_le(4, v); }
   bool u64(std::uint64_t& v) noexcept { return unsigned_le(8, v); }
   bool bytes(std::string_view& v) noexcept {

@@ -25,7 +25,7 @@ bool is_word(char c) noexcept {
 class Scanner {
  public:
   explicit Scanner(std::string_view s) noexcept : s_(s) {}
-  bool done() const noexcept { return pos_ == s_.size(); }
+  [[nodiscard]] bool done() const noexcept { return pos_ == s_.size(); }
   bool literal(std::string_view lit) noexcept {
     if (s_.substr(pos_, lit.size()) != lit) return false;
     pos_ += lit.size();

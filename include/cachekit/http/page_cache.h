@@ -120,10 +120,10 @@ class PageCache {
   // Vary variant: the header list goes, so no variant is reachable again, and with a backend
   // that lists keys the variants themselves are erased). True if something was removed; false
   // when nothing was stored, or the store failed.
-  bool invalidate(std::string_view absolute_uri) const;
+  [[nodiscard]] bool invalidate(std::string_view absolute_uri) const;
   // Removes every page this PageCache stored under its key_prefix, through the backend's
   // keys(); returns how many pages. 0 (and a log line) when the backend cannot list keys.
-  std::size_t invalidate_all() const;
+  [[nodiscard]] std::size_t invalidate_all() const;
 
   // How many requests are waiting right now for a concurrent miss's response (a gauge).
   [[nodiscard]] std::size_t coalesced_waiters() const noexcept;
