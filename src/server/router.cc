@@ -74,7 +74,8 @@ struct Router::Impl {
   std::vector<std::size_t> parameterised;  // indices, registration order
   std::vector<http::Middleware> middleware;
 
-  std::size_t route_for(const std::string& pattern);
+  // The index of the route for `pattern`, added (and its pattern parsed) when it is new.
+  std::size_t route_for(std::string pattern);
   // The index of the route matching `path`, or routes.size(); fills `params` when non-null.
   std::size_t match(std::string_view path,
                     std::map<std::string, std::string, std::less<>>* params) const;
@@ -126,12 +127,11 @@ std::string build_allow(const std::vector<std::pair<std::string, Endpoint>>& met
 
 }  // namespace
 
-std::size_t Router::Impl::route_for(const std::string& pattern) {
+std::size_t Router::Impl::route_for(std::string pattern) {
   for (std::size_t i = 0; i < routes.size(); ++i) {
     if (routes[i]->pattern == pattern) return i;
   }
   auto route = std::make_unique<Route>();
-  route->pattern = pattern;
   route->segments = parse_pattern(pattern, route->has_parameters);
   std::size_t index = routes.size();
   if (route->has_parameters) {
@@ -139,6 +139,7 @@ std::size_t Router::Impl::route_for(const std::string& pattern) {
   } else {
     literal.emplace(pattern, index);
   }
+  route->pattern = std::move(pattern);
   routes.push_back(std::move(route));
   return index;
 }
@@ -188,15 +189,15 @@ Router& Router::route(std::initializer_list<std::string_view> methods, std::stri
 }
 
 Router& Router::add(std::initializer_list<std::string_view> methods, std::string pattern,
-                    Endpoint endpoint) {
+                    const Endpoint& endpoint) {
   if (!endpoint.handler) throw std::invalid_argument("empty handler for route " + pattern);
-  Impl::Route& route = *impl_->routes[impl_->route_for(pattern)];
+  Impl::Route& route = *impl_->routes[impl_->route_for(std::move(pattern))];
   for (std::string_view raw : methods) {
     std::string method = upper(raw);
-    if (method.empty()) throw std::invalid_argument("empty method for route " + pattern);
+    if (method.empty()) throw std::invalid_argument("empty method for route " + route.pattern);
     for (const auto& existing : route.methods) {
       if (existing.first == method) {
-        throw std::invalid_argument(method + " registered twice for route " + pattern);
+        throw std::invalid_argument(method + " registered twice for route " + route.pattern);
       }
     }
     route.methods.emplace_back(std::move(method), endpoint);
@@ -205,9 +206,11 @@ Router& Router::add(std::initializer_list<std::string_view> methods, std::string
   return *this;
 }
 
-Router& Router::add_view(std::string pattern, std::shared_ptr<View> view, std::uint8_t methods,
-                         ViewOptions options) {
+Router& Router::add_view(std::string pattern, const std::shared_ptr<View>& view,
+                         std::uint8_t methods, const ViewOptions& options) {
   if (!view) throw std::invalid_argument("null view for route " + pattern);
+  // The route exists even when the view serves nothing, so that it answers 405.
+  Impl::Route& route = *impl_->routes[impl_->route_for(std::move(pattern))];
   using Member = http::Response (View::*)(http::Request&);
   const std::array<std::tuple<std::uint8_t, std::string_view, Member>, 5> table = {{
       {kViewGet, "GET", &View::get},
@@ -223,14 +226,13 @@ Router& Router::add_view(std::string pattern, std::shared_ptr<View> view, std::u
       return ((*view).*member)(r);
     };
     if (options.cache_get) {
-      add({method}, pattern,
+      add({method}, route.pattern,
           Endpoint{http::CachedHandler{std::move(handler), options.cache_get}, options.cache_get});
     } else {
-      add({method}, pattern, Endpoint{std::move(handler), nullptr});
+      add({method}, route.pattern, Endpoint{std::move(handler), nullptr});
     }
   }
-  if (methods == 0) impl_->route_for(pattern);  // a view serving nothing still answers 405
-  view->allow_ = impl_->routes[impl_->route_for(pattern)]->allow;
+  view->allow_ = route.allow;
   if (view->allow_.empty()) view->allow_ = "OPTIONS";
   return *this;
 }
