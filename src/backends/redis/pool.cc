@@ -32,9 +32,8 @@ BreakerPool<Connection>::Pool::Options pool_options(const PoolOptions& options,
   BreakerPool<Connection>::Pool::Options o;
   o.max_size = options.max_connections;
   o.wait = options.wait;
-  o.exhausted_message =
-      fmt::format("redis {}: no free connection within {} ms (max_connections {})", where,
-                  options.wait.count(), options.max_connections);
+  o.exhausted_message = fmt::format("redis {}: no free connection within {} ms (pool_size {})",
+                                    where, options.wait.count(), options.max_connections);
   o.usable = [](Connection& c, std::chrono::steady_clock::duration idle_for) {
     return idle_for < kCheckAfter || !c.peer_closed();
   };
