@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <latch>
 #include <map>
 #include <thread>
 
@@ -172,17 +173,30 @@ TEST_F(RedisFault, RestartBetweenCallsCostsNoError) {
 }
 
 TEST_F(RedisFault, WaitingForAConnectionIsBounded) {
-  make_backend({.pool_size = 1});
+  make_backend({.io_timeout = 1s, .pool_size = 1});
   ASSERT_TRUE(cache_->set("k", "v"));
   server_.stop();
-  std::thread holder([&] { (void)cache_->get("k"); });  // holds the only connection ~100 ms
-  std::this_thread::sleep_for(20ms);
-  Result<std::optional<Bytes>> waited = std::optional<Bytes>();
-  auto took = time_of([&] { waited = cache_->strict().get("k"); });
-  holder.join();
+  // Two calls start together on a pool of one: one holds the connection until its read times
+  // out (1 s), the other waits for it at most pool_wait (100 ms) and fails with the pool's own
+  // error, long before the connection comes back.
+  std::latch start(2);
+  Result<std::optional<Bytes>> got[2] = {std::optional<Bytes>(), std::optional<Bytes>()};
+  std::chrono::milliseconds took[2]{};
+  auto call = [&](int i) {
+    start.arrive_and_wait();
+    took[i] = time_of([&] { got[i] = cache_->strict().get("k"); });
+  };
+  std::thread other(call, 1);
+  call(0);
+  other.join();
   server_.resume();
-  EXPECT_FALSE(waited.ok());
-  EXPECT_LT(took, kTimeout + kSlack);
+  const int waiter =
+      got[0].status().message().find("no free connection") != std::string::npos ? 0 : 1;
+  EXPECT_STATUS(got[waiter], StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(got[waiter].status().message(), HasSubstr("no free connection"));
+  EXPECT_LT(took[waiter], kTimeout + kSlack) << "the wait for a connection is bounded";
+  EXPECT_FALSE(got[1 - waiter].ok());
+  EXPECT_GE(took[1 - waiter], 1s - 20ms) << "the holder kept the connection for its timeout";
 }
 
 TEST_F(RedisFault, ConcurrentCallersBeyondMaxConnectionsAllComplete) {
