@@ -84,6 +84,10 @@ class Backend {
   virtual Result<std::vector<std::size_t>> set_many(std::span<const KeyValue> items, Expiry expiry);
   // How many live keys were removed.
   virtual Result<std::size_t> erase_many(std::span<const std::string_view> keys);
+  // Removes the key only while its stored value is exactly `expected` (a lease's token); true if
+  // it removed it. The default reads, compares and erases — two calls, so a writer in between
+  // can lose its value; a store that can compare and delete in one step overrides it.
+  virtual Result<bool> erase_if_value(std::string_view key, std::string_view expected);
 
   // Final keys matching a glob pattern (`*`, `?`, `[...]`, `\` escapes).
   virtual Result<std::vector<std::string>> keys(std::string_view pattern);

@@ -298,6 +298,7 @@ class Cache {
   Result<bool> strict_add(std::string_view key, std::string_view value, Timeout t, Version v);
   Result<bool> strict_touch(std::string_view key, Timeout t, Version v);
   Result<bool> strict_erase(std::string_view key, Version v);
+  Result<bool> strict_erase_if_value(std::string_view key, std::string_view expected, Version v);
   Result<bool> strict_contains(std::string_view key, Version v) const;
   Result<std::int64_t> strict_incr(std::string_view key, std::int64_t delta, Version v);
   Result<std::int64_t> strict_incr_version(std::string_view key, std::int64_t delta, Version v);
@@ -369,6 +370,11 @@ class StrictCache : public ConstStrictCache {
   }
   Result<bool> erase(std::string_view key, Version v = {}) {
     return writable_->strict_erase(key, v);
+  }
+  // Removes the key only while it holds exactly `expected` (stored uncompressed: a short token);
+  // see Backend::erase_if_value for which stores do it in one step.
+  Result<bool> erase_if_value(std::string_view key, std::string_view expected, Version v = {}) {
+    return writable_->strict_erase_if_value(key, expected, v);
   }
   Result<std::int64_t> incr(std::string_view key, std::int64_t delta = 1, Version v = {}) {
     return writable_->strict_incr(key, delta, v);

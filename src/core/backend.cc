@@ -50,6 +50,13 @@ Result<std::size_t> Backend::erase_many(std::span<const std::string_view> keys) 
   return removed;
 }
 
+Result<bool> Backend::erase_if_value(std::string_view key, std::string_view expected) {
+  auto value = get(key);
+  if (!value.ok()) return value.status();
+  if (!value->has_value() || (*value)->view() != expected) return false;
+  return erase(key);
+}
+
 Result<std::vector<std::string>> Backend::keys(std::string_view) {
   return unimplemented_error("the " + info().name + " backend cannot list keys");
 }

@@ -259,6 +259,13 @@ Result<bool> Cache::strict_erase(std::string_view key, Version v) {
   return backend_->erase(*k);
 }
 
+Result<bool> Cache::strict_erase_if_value(std::string_view key, std::string_view expected,
+                                          Version v) {
+  auto k = final_key(key, v);
+  if (!k.ok()) return k.status();
+  return backend_->erase_if_value(*k, expected);
+}
+
 Result<bool> Cache::strict_contains(std::string_view key, Version v) const {
   auto k = final_key(key, v);
   if (!k.ok()) return k.status();
