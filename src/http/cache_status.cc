@@ -33,6 +33,10 @@ std::string render_cache_status(const CacheStatus& status) {
   } else {
     out += "; fwd=";
     out += fwd_token(status.fwd);
+    if (status.fwd_status) {
+      out += "; fwd-status=";
+      out += std::to_string(*status.fwd_status);
+    }
   }
   if (!status.detail.empty()) {
     out += "; detail=";

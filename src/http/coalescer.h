@@ -37,6 +37,9 @@ struct Outcome {
   std::optional<Response> response;  // shareable, without this cache's Cache-Status member
   std::vector<std::string> vary_names;
   std::string selecting;  // selecting_values(leader's request, vary_names)
+  // The status waiters serve `response` under (a stale page standing in for the leader's
+  // error); nullopt: the leader's miss, `collapsed`.
+  std::optional<CacheStatus> status{};
 };
 
 class Coalescer {

@@ -7,7 +7,7 @@ namespace cachekit::http::detail {
 
 namespace {
 
-constexpr std::string_view kMagic{"CKP\x01", 4};
+constexpr std::string_view kMagic{"CKP\x02", 4};
 
 void put_u32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
@@ -60,14 +60,16 @@ class Reader {
 }  // namespace
 
 std::string encode_entry(const EntryMeta& meta, const Response& response) {
-  std::size_t size =
-      kMagic.size() + 8 + 8 + 8 + 4 + meta.selecting.size() + 4 + 4 + 8 + response.body.size();
+  std::size_t size = kMagic.size() + 8 + 8 + 8 + 8 + 8 + 4 + meta.selecting.size() + 4 + 4 + 8 +
+                     response.body.size();
   for (const auto& [n, v] : response.headers) size += 8 + n.size() + v.size();
   std::string out;
   out.reserve(size);  // one allocation; the body is copied once, at the end
   out += kMagic;
   put_u64(out, static_cast<std::uint64_t>(meta.born_ms));
   put_u64(out, static_cast<std::uint64_t>(meta.fresh_until_ms));
+  put_u64(out, static_cast<std::uint64_t>(meta.stale_while_revalidate_ms));
+  put_u64(out, static_cast<std::uint64_t>(meta.stale_if_error_ms));
   put_u64(out, meta.epoch);
   put_bytes(out, meta.selecting);
   put_u32(out, static_cast<std::uint32_t>(response.status));
@@ -84,17 +86,19 @@ std::string encode_entry(const EntryMeta& meta, const Response& response) {
 std::optional<Entry> decode_entry(const Bytes& value) {
   Reader r(value.view());
   Entry e;
-  std::uint64_t born = 0, until = 0, body_size = 0;
+  std::uint64_t born = 0, until = 0, swr = 0, sie = 0, body_size = 0;
   std::uint32_t status = 0, count = 0;
   std::string_view selecting;
-  if (!r.skip(kMagic) || !r.u64(born) || !r.u64(until) || !r.u64(e.meta.epoch) ||
-      !r.bytes(selecting) || !r.u32(status) || !r.u32(count)) {
+  if (!r.skip(kMagic) || !r.u64(born) || !r.u64(until) || !r.u64(swr) || !r.u64(sie) ||
+      !r.u64(e.meta.epoch) || !r.bytes(selecting) || !r.u32(status) || !r.u32(count)) {
     return std::nullopt;
   }
   // Each field takes at least 8 bytes: a corrupt count cannot make us loop (or reserve) far.
   if (status < 100 || status > 999 || count > r.left() / 8) return std::nullopt;
   e.meta.born_ms = static_cast<std::int64_t>(born);
   e.meta.fresh_until_ms = static_cast<std::int64_t>(until);
+  e.meta.stale_while_revalidate_ms = static_cast<std::int64_t>(swr);
+  e.meta.stale_if_error_ms = static_cast<std::int64_t>(sie);
   e.meta.selecting = std::string(selecting);
   e.response.status = static_cast<int>(status);
   for (std::uint32_t i = 0; i < count; ++i) {

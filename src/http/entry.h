@@ -1,9 +1,13 @@
 #pragma once
 // A stored page: the bytes the page cache writes under a page key.
 //
-//   "CKP" 0x01                      magic + format version (a different version is a miss)
+//   "CKP" 0x02                      magic + format version (a different version is a miss)
 //   i64 born_ms                     when the response was generated, on the PageCache clock
 //   i64 fresh_until_ms              when it stops being fresh
+//   i64 stale_while_revalidate_ms   how long after fresh_until it may be served while one
+//                                   refresh runs (RFC 5861 §3); 0: never
+//   i64 stale_if_error_ms           how long after fresh_until it may stand in for an error
+//                                   (RFC 5861 §4); 0: never
 //   u64 epoch                       the header list's epoch it was stored under
 //   u32 n, n bytes                  the request's values of the Vary headers
 //                                   (selecting_values, page_keys.h)
@@ -29,6 +33,8 @@ namespace cachekit::http::detail {
 struct EntryMeta {
   std::int64_t born_ms = 0;
   std::int64_t fresh_until_ms = 0;
+  std::int64_t stale_while_revalidate_ms = 0;
+  std::int64_t stale_if_error_ms = 0;
   std::uint64_t epoch = 0;
   std::string selecting;  // selecting_values() of the request that produced it
 };

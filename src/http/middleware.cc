@@ -19,6 +19,8 @@ CachedHandler cache_page(std::chrono::seconds timeout, Handler handler, CachePag
   page.key_prefix = std::move(options.key_prefix);
   page.page_timeout = timeout;
   page.allowed_hosts = std::move(options.allowed_hosts);
+  page.stale_while_revalidate = options.stale_while_revalidate;
+  page.stale_if_error = options.stale_if_error;
   return CachedHandler{std::move(handler), std::make_shared<const PageCache>(std::move(page))};
 }
 

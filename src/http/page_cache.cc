@@ -100,25 +100,14 @@ void patch_as_stored(Response& response, milliseconds lifetime, const Clock& clo
                          clock);
 }
 
-// The response a hit sends: Age, the Cache-Status member, the precondition result (304/412
-// for a 2xx entry), and for HEAD no body but the GET body's Content-Length.
-Response hit_response(const Request& request, detail::Entry entry, TimePoint now) {
-  Response response = std::move(entry.response);
-  if (is_2xx(response.status)) {
-    if (auto conditional = get_conditional_response(request, response)) {
-      response = std::move(*conditional);
-    }
-  }
-  if (request.method == "HEAD" && !response.body.empty()) {
-    if (!response.headers.contains("Content-Length")) {
-      response.headers.set("Content-Length", std::to_string(response.body.size()));
-    }
-    response.body = Bytes();
-  }
-  std::int64_t age = whole_seconds(ms_of(now) - entry.meta.born_ms);
+// The response a hit sends: the entry replayed, with its Cache-Status member.
+Response hit_response(const Request& request, detail::Entry entry, TimePoint now,
+                      std::optional<CacheStatus::Fwd> collapsed_from) {
   std::int64_t ttl = whole_seconds(entry.meta.fresh_until_ms - ms_of(now));
-  response.headers.set("Age", std::to_string(age));
-  detail::set_cache_status(response, CacheStatus::hit(ttl));
+  Response response = detail::replay(request, std::move(entry), now);
+  CacheStatus status = CacheStatus::hit(ttl);
+  if (collapsed_from) status = {.fwd = *collapsed_from, .collapsed = true, .ttl = ttl};
+  detail::set_cache_status(response, status);
   return response;
 }
 
@@ -134,6 +123,28 @@ milliseconds initial_age(const Response& response) {
 }  // namespace
 
 namespace detail {
+
+Response replay(const Request& request, Entry entry, TimePoint now) {
+  Response response = std::move(entry.response);
+  if (is_2xx(response.status)) {
+    if (auto conditional = get_conditional_response(request, response)) {
+      response = std::move(*conditional);
+    }
+  }
+  if (request.method == "HEAD" && !response.body.empty()) {
+    if (!response.headers.contains("Content-Length")) {
+      response.headers.set("Content-Length", std::to_string(response.body.size()));
+    }
+    response.body = Bytes();
+  }
+  response.headers.set("Age", std::to_string(whole_seconds(ms_of(now) - entry.meta.born_ms)));
+  return response;
+}
+
+std::int64_t ttl_seconds(std::int64_t until_ms, TimePoint now) {
+  std::int64_t left = until_ms - ms_of(now);
+  return left >= 0 ? left / 1000 : -((-left + 999) / 1000);
+}
 
 void set_cache_status(Response& response, const CacheStatus& status) {
   std::string value = joined(response.headers, "Cache-Status");
@@ -153,7 +164,8 @@ PageCache::Impl::Impl(PageCacheOptions o)
     : options(std::move(o)),
       clock(options.clock != nullptr ? options.clock : &SystemClock::instance()) {}
 
-PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
+PageCache::Impl::Lookup PageCache::Impl::lookup(
+    const Request& request, std::optional<CacheStatus::Fwd> collapsed_from) const {
   Lookup result;
   result.owner = this;
   result.flights_finished = coalescer.finished();  // before the store is read
@@ -182,13 +194,20 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request) const {
     }
     if (entry->meta.fresh_until_ms <= ms_of(now)) {
       result.fwd = CacheStatus::Fwd::kStale;
+      std::int64_t stale_until =
+          entry->meta.fresh_until_ms +
+          std::max(entry->meta.stale_while_revalidate_ms, entry->meta.stale_if_error_ms);
+      if (stale_until > ms_of(now) && !result.stale &&
+          authorization_allows(request, entry->response)) {
+        result.stale = std::move(*entry);
+      }
       continue;
     }
     if (!authorization_allows(request, entry->response)) {
       result.fwd = CacheStatus::Fwd::kRequest;
       continue;
     }
-    result.hit = hit_response(request, std::move(*entry), now);
+    result.hit = hit_response(request, std::move(*entry), now, collapsed_from);
     return result;
   }
   return result;
@@ -234,15 +253,23 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
     return stored;
   }
   milliseconds remaining = decision.lifetime - age;
+  // Read before patching: patch_as_stored adds max-age, never a revalidation directive.
+  StaleWindows stale =
+      stale_windows(response, options.stale_while_revalidate, options.stale_if_error);
   patch_as_stored(response, decision.lifetime, *clock);
+  // The store keeps the page (and the header list that reaches it) through its stale windows.
+  milliseconds kept = remaining + stale.longest();
   detail::HeaderList list = detail::learn_header_list(
-      cache(), header_key, vary_header_list(response), existing, remaining, now);
-  detail::EntryMeta meta{ms_of(now) - age.count(), ms_of(now) + remaining.count(), list.epoch,
-                         detail::selecting_values(request, list.names)};
+      cache(), header_key, vary_header_list(response), existing, kept, now);
+  detail::EntryMeta meta{.born_ms = ms_of(now) - age.count(),
+                         .fresh_until_ms = ms_of(now) + remaining.count(),
+                         .stale_while_revalidate_ms = stale.while_revalidate.count(),
+                         .stale_if_error_ms = stale.if_error.count(),
+                         .epoch = list.epoch,
+                         .selecting = detail::selecting_values(request, list.names)};
   std::string page_key =
       detail::page_key_for(options.key_prefix, request.method, uri_md5, request, list.names);
-  bool written =
-      cache().set(page_key, detail::encode_entry(meta, storable_copy(response)), remaining);
+  bool written = cache().set(page_key, detail::encode_entry(meta, storable_copy(response)), kept);
   stored.shareable = true;
   stored.selecting = std::move(meta.selecting);
   stored.vary_names = std::move(list.names);
@@ -320,6 +347,18 @@ std::size_t PageCache::invalidate_all() const {
     return 0;
   }
 }
+
+PageCacheStats PageCache::stats() const noexcept {
+  const auto& c = impl_->counters;
+  return {.stale_while_revalidate = c.stale_while_revalidate.load(std::memory_order_relaxed),
+          .stale_if_error = c.stale_if_error.load(std::memory_order_relaxed),
+          .refreshes = c.refreshes.load(std::memory_order_relaxed),
+          .refresh_failures = c.refresh_failures.load(std::memory_order_relaxed),
+          .refresh_skipped = c.refresh_skipped.load(std::memory_order_relaxed),
+          .fleet_collapsed = c.fleet_collapsed.load(std::memory_order_relaxed)};
+}
+
+std::size_t PageCache::refreshes_pending() const { return impl_->refresher.pending(); }
 
 std::size_t PageCache::coalesced_waiters() const noexcept { return impl_->coalescer.waiting(); }
 

@@ -2,6 +2,7 @@
 // PageCache's insides, shared by page_cache.cc (lookup and store), serve.cc (the miss path
 // with coalescing) and invalidate.cc.
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,7 +11,9 @@
 #include "cachekit/http/cache_key.h"
 #include "cachekit/http/page_cache.h"
 #include "http/coalescer.h"
+#include "http/entry.h"
 #include "http/header_list.h"
+#include "http/refresher.h"
 
 namespace cachekit::http {
 
@@ -23,6 +26,8 @@ struct PageLookup {
   std::string uri_md5;
   std::string header_key;
   std::optional<detail::HeaderList> list;  // the header list read (nullopt: none stored)
+  // An expired entry for this request still inside one of its stale windows (RFC 5861).
+  std::optional<detail::Entry> stale;
   // Coalescer::finished() before the store was read: a flight that finished since may have
   // stored the page.
   std::uint64_t flights_finished = 0;
@@ -41,8 +46,10 @@ struct PageCache::Impl {
     std::string selecting;
   };
 
-  // GET/HEAD only; never throws.
-  [[nodiscard]] Lookup lookup(const Request& request) const;
+  // GET/HEAD only; never throws. `collapsed_from`: a hit is marked as a miss for that reason
+  // answered by another's response (`fwd=<reason>; collapsed`) instead of `hit`.
+  [[nodiscard]] Lookup lookup(const Request& request,
+                              std::optional<CacheStatus::Fwd> collapsed_from = std::nullopt) const;
   // Applies the storage rules to a GET/HEAD response, patches and stores it. `found`: this
   // request's lookup (its verdict and what it read); nullptr: derive uri-miss / miss from the
   // header list.
@@ -60,6 +67,34 @@ struct PageCache::Impl {
   // The handler and store() without coalescing.
   Response run(Request& request, const Handler& handler, const Lookup& found) const;
 
+  // ---- serving stale (stale.cc) ----
+  // A stale response ready to send, with the status it is served under (not yet rendered).
+  struct StaleAnswer {
+    Response response;
+    CacheStatus status;
+  };
+  // The lookup's stale entry served at once, when its stale-while-revalidate window is open
+  // and the request accepts stale; queues one background refresh of the page. nullopt: not.
+  std::optional<Response> serve_while_revalidate(const Request& request, const Handler& handler,
+                                                 const Lookup& found) const;
+  // The handler's response — or, when it threw or answered 5xx and the lookup's stale entry is
+  // inside its stale-if-error window, that entry (`stale` set). Rethrows what the handler threw
+  // when there is no stale entry to serve.
+  struct Called {
+    Response response;
+    std::optional<StaleAnswer> stale;
+  };
+  Called call_handler(Request& request, const Handler& handler, const Lookup& found) const;
+  // The background refresh: looks again (a refresh elsewhere may have stored the page), takes
+  // the fleet lease on a shared store, runs the handler on `request` and stores its response.
+  void refresh(Request request, const Handler& handler) const;
+  // The lease name that makes one process of a fleet do a page's work ("lease:" + what).
+  [[nodiscard]] std::string lease_name(std::string_view what, const Lookup& found,
+                                       const Request& request) const;
+  [[nodiscard]] bool shared_store() const noexcept {
+    return options.cache->backend_info().outlives_process;
+  }
+
   // What a successful write does to its URI: erases the header list (every variant becomes
   // unreachable) and the no-Vary pages, never listing the store. `uri` as cache_uri() built it.
   bool forget(std::string_view uri) const;
@@ -69,15 +104,28 @@ struct PageCache::Impl {
   [[nodiscard]] TimePoint now() const noexcept { return clock->now(); }
   [[nodiscard]] Cache& cache() const noexcept { return *options.cache; }
 
+  struct Counters {
+    std::atomic<std::uint64_t> stale_while_revalidate{0}, stale_if_error{0}, refreshes{0},
+        refresh_failures{0}, refresh_skipped{0}, fleet_collapsed{0};
+  };
+
   PageCacheOptions options;
   const Clock* clock;
   mutable detail::Coalescer coalescer;
+  mutable Counters counters;
+  // Last: destroyed first, so a running refresh finishes before what it uses goes away.
+  mutable detail::Refresher refresher;
 };
 
 namespace detail {
 // Records `status` on the response (Response::cache_status) and appends its rendered member to
 // the response's Cache-Status list (after any upstream caches' members).
 void set_cache_status(Response& response, const CacheStatus& status);
+// A stored entry as the response to `request`: its 304/412 when the request's preconditions
+// say so (2xx entries), HEAD without the body, and Age. No Cache-Status member yet.
+Response replay(const Request& request, Entry entry, TimePoint now);
+// Whole seconds from `now` to `until`, rounded toward the past: negative once `until` passed.
+std::int64_t ttl_seconds(std::int64_t until_ms, TimePoint now);
 // Adds `Vary: Cookie` when the handler read the request's Cookie (Request::cookies_read()).
 void vary_on_cookie_if_read(const Request& request, Response& response);
 }  // namespace detail

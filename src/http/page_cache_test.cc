@@ -483,7 +483,7 @@ TEST_F(PageCacheTest, CorruptEntryIsAMissAndIsReplaced) {
   auto key = get_cache_key(r, *c_.cache);
   ASSERT_TRUE(key);
   for (std::string junk : {std::string("garbage"), std::string("CKP\x01", 4),
-                           std::string("CKP\x02 an entry of a future version")}) {
+                           std::string("CKP\x03 an entry of a future version")}) {
     c_.cache->set(*key, junk, 60);
     Response again = serve(r);
     EXPECT_EQ(again.body, "hello");

@@ -66,6 +66,10 @@ Response PageCache::serve(Request& request, const Handler& handler) const {
     }
   }
   if (found.hit) return std::move(*found.hit);
+  if (found.stale) {
+    if (auto stale = impl_->serve_while_revalidate(request, handler, found))
+      return std::move(*stale);
+  }
   if (!found.uri) {
     Response response = handler(request);
     detail::vary_on_cookie_if_read(request, response);  // for the caches downstream
@@ -109,7 +113,22 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
     current = &again;
   }
 
-  Response response = handler(request);  // if it throws, the guard releases the waiters
+  // If the handler throws (with no stale page to serve), the guard releases the waiters.
+  Called called = call_handler(request, handler, *current);
+  if (called.stale) {
+    // The waiters get the same stale page: during an outage, one failing call per wave.
+    detail::Outcome outcome;
+    outcome.response = called.stale->response;
+    outcome.vary_names = current->list ? current->list->names : std::vector<std::string>{};
+    outcome.selecting = current->stale->meta.selecting;
+    CacheStatus status = called.stale->status;
+    status.collapsed = true;
+    outcome.status = status;
+    guard.publish(std::move(outcome));
+    detail::set_cache_status(called.stale->response, called.stale->status);
+    return std::move(called.stale->response);
+  }
+  Response response = std::move(called.response);
   Stored stored;
   try {
     stored = store(request, response, current);
@@ -138,7 +157,9 @@ Response PageCache::Impl::follow(Request& request, const Handler& handler, const
     if (auto conditional = get_conditional_response(request, response)) {
       response = std::move(*conditional);
     }
-    detail::set_cache_status(response, {.fwd = found.fwd, .collapsed = true});
+    detail::set_cache_status(response, outcome->status
+                                           ? *outcome->status
+                                           : CacheStatus{.fwd = found.fwd, .collapsed = true});
     return response;
   }
   // The leader failed, overran, or answered for another variant: it may have stored a page
@@ -150,7 +171,12 @@ Response PageCache::Impl::follow(Request& request, const Handler& handler, const
 }
 
 Response PageCache::Impl::run(Request& request, const Handler& handler, const Lookup& found) const {
-  Response response = handler(request);
+  Called called = call_handler(request, handler, found);
+  if (called.stale) {
+    detail::set_cache_status(called.stale->response, called.stale->status);
+    return std::move(called.stale->response);
+  }
+  Response response = std::move(called.response);
   Stored stored;
   try {
     stored = store(request, response, &found);

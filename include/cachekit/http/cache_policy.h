@@ -24,6 +24,7 @@
 //
 // Pure functions; thread-safe.
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string_view>
@@ -53,6 +54,35 @@ struct FreshnessOptions {
 // True when a request with these headers may be answered with `stored`, as far as the shared-
 // cache rules go: a request carrying Authorization only gets a `public` or `s-maxage` response.
 [[nodiscard]] bool authorization_allows(const Request& request, const Response& stored);
+
+// ---- serving a stale response (RFC 5861) ----
+
+// How long past its freshness a stored response may still be served: while one refresh runs
+// in the background (stale-while-revalidate), and in place of an error (stale-if-error).
+struct StaleWindows {
+  std::chrono::milliseconds while_revalidate{0};
+  std::chrono::milliseconds if_error{0};
+  [[nodiscard]] std::chrono::milliseconds longest() const noexcept {
+    return std::max(while_revalidate, if_error);
+  }
+};
+
+// The stale windows of a response about to be stored: each is the larger of its Cache-Control
+// directive (`stale-while-revalidate=N`, `stale-if-error=N`; malformed counts as absent) and the
+// page cache's own setting. Both are 0 — never served stale — when the response says
+// `must-revalidate`, `proxy-revalidate` or `s-maxage` (RFC 9111 §5.2.2.2, §5.2.2.8, and
+// §5.2.2.10: s-maxage implies proxy-revalidate for a shared cache), or `no-cache`.
+[[nodiscard]] StaleWindows stale_windows(const Response& response,
+                                         std::chrono::seconds while_revalidate,
+                                         std::chrono::seconds if_error);
+
+// False when the request's own directives forbid a stale answer (RFC 9111 §5.2.1): `no-cache`;
+// `max-age=N` or `min-fresh=N` without `max-stale` ("the client does not wish to receive a
+// stale response"; a `max-stale` of any value is taken as accepting the page's own window);
+// `Pragma: no-cache` when there is no Cache-Control (§5.4). Such a request goes forward like a
+// miss, and if the origin then fails it gets the error. These directives never force a miss on a
+// FRESH page (see above: request directives are ignored for hits).
+[[nodiscard]] bool request_accepts_stale(const Request& request);
 
 // True for GET and HEAD.
 [[nodiscard]] bool is_cacheable_method(std::string_view method) noexcept;

@@ -25,6 +25,15 @@
 //   cachekit; fwd=vary-miss; stored; ttl=N      the variant key matched another request's
 //                                               header values (checked on every hit)
 //   cachekit; fwd=stale; stored; ttl=N          the stored response had expired
+//   cachekit; hit; detail=stale-while-revalidate; ttl=-N
+//                                               an expired response inside its
+//                                               stale-while-revalidate window, served at
+//                                               once; one refresh runs in the background
+//                                               (RFC 9211 §2.2: a negative ttl is stale)
+//   cachekit; fwd=stale; fwd-status=S; detail=stale-if-error; ttl=-N
+//                                               the handler answered S (5xx) or threw (no
+//                                               fwd-status): the expired response, inside
+//                                               its stale-if-error window, replaced it
 //   cachekit; fwd=request; ...                  a stored response exists but this request
 //                                               (Authorization) may not use it
 //   cachekit; fwd=<reason>; detail=<why>        not stored: why is one of no-store, private,
@@ -51,12 +60,26 @@
 // and passes are per request class — with Authorization, with a Cookie, with neither — so a
 // private answer to a logged-in user leaves anonymous misses coalescing.
 //
+// Serving stale (RFC 5861). An entry keeps two windows past its freshness: stale-while-
+// revalidate and stale-if-error, each the larger of the response's Cache-Control directive and
+// this PageCache's option (cache_policy.h: stale_windows); the store keeps the entry until the
+// end of the longer one. Never for a response with must-revalidate, proxy-revalidate,
+// s-maxage or no-cache, nor for a request whose Cache-Control forbids stale (no-cache,
+// max-age / min-fresh without max-stale: request_accepts_stale). Inside the swr window a
+// request gets the stale page at once and one refresh runs in the background: one per page in
+// this process (a bounded executor owned by the PageCache, joined by its destructor), and on
+// a store shared by processes (backend_info().outlives_process) one per fleet, through a
+// cachekit::Lease. A refresh that fails (throws, 5xx) stores nothing and is counted; the stale
+// page goes on being served. Inside the sie window, a handler that throws or answers 5xx is
+// replaced by the stale page; past it the error goes through as before.
+//
 // A store failure never changes a response: the handler runs and its response is returned;
 // a corrupt stored entry is a miss. Nothing here throws except what the handler throws.
 // Thread-safe: one PageCache serves any number of threads.
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -84,6 +107,21 @@ struct PageCacheOptions {
   const Clock* clock = nullptr;  // nullptr: SystemClock
   // Django's ALLOWED_HOSTS for keying (see KeyOptions in cache_key.h); empty: any valid host.
   std::vector<std::string> allowed_hosts{};
+  // RFC 5861 windows for every stored response (the response's own directives win when
+  // larger): how long past freshness a page is served while one background refresh runs, and
+  // how long it stands in for a failing handler. 0: only what the response asks for.
+  std::chrono::seconds stale_while_revalidate{0};
+  std::chrono::seconds stale_if_error{0};
+};
+
+// What the page cache did beyond hits and misses, counted since it was made.
+struct PageCacheStats {
+  std::uint64_t stale_while_revalidate = 0;  // stale pages served while refreshing
+  std::uint64_t stale_if_error = 0;          // stale pages served in place of an error
+  std::uint64_t refreshes = 0;               // background refreshes that stored a page
+  std::uint64_t refresh_failures = 0;        // ...that threw or answered 5xx
+  std::uint64_t refresh_skipped = 0;         // ...left to another process holding the lease
+  std::uint64_t fleet_collapsed = 0;         // misses served another process's stored page
 };
 
 class PageCache {
@@ -125,6 +163,10 @@ class PageCache {
   // keys(); returns how many pages. 0 (and a log line) when the backend cannot list keys.
   [[nodiscard]] std::size_t invalidate_all() const;
 
+  [[nodiscard]] PageCacheStats stats() const noexcept;
+  // Background refreshes queued or running now.
+  [[nodiscard]] std::size_t refreshes_pending() const;
+
   // How many requests are waiting right now for a concurrent miss's response (a gauge).
   [[nodiscard]] std::size_t coalesced_waiters() const noexcept;
 
@@ -149,7 +191,9 @@ struct CachedHandler {
 struct CachePageOptions {
   Cache* cache = nullptr;  // required; must outlive the returned handler
   std::string key_prefix{};
-  std::vector<std::string> allowed_hosts{};  // as PageCacheOptions::allowed_hosts
+  std::vector<std::string> allowed_hosts{};        // as PageCacheOptions::allowed_hosts
+  std::chrono::seconds stale_while_revalidate{0};  // as PageCacheOptions
+  std::chrono::seconds stale_if_error{0};          // as PageCacheOptions
 };
 
 // Django's cache_page(timeout, cache=..., key_prefix=...): the page lives `timeout` whatever

@@ -1,0 +1,120 @@
+// Serving stale pages (RFC 5861) and the background refresh behind stale-while-revalidate.
+//
+// One refresh per page: in this process the Refresher holds at most one task per page key;
+// across processes sharing a store, the task takes a cachekit::Lease named after the page
+// before calling the handler, and a process that finds it held leaves the refresh to the
+// holder. The task also looks the page up first: a refresh that finished (here or elsewhere)
+// between the stale read and the task's start has already stored a fresh page, and calling
+// the handler again would be the duplicate the lease is there to prevent. A store error on the
+// lease fails open: the refresh runs (one more upstream call, never a stale page forever).
+
+#include <exception>
+
+#include "cachekit/http/cache_policy.h"
+#include "cachekit/lease.h"
+#include "core/log.h"
+#include "http/page_cache_impl.h"
+
+namespace cachekit::http {
+
+namespace {
+
+std::int64_t ms_of(TimePoint t) { return t.time_since_epoch().count(); }
+
+bool stale_open(const detail::Entry& entry, std::int64_t window_ms, TimePoint now) {
+  return window_ms > 0 && entry.meta.fresh_until_ms + window_ms > ms_of(now);
+}
+
+}  // namespace
+
+std::optional<Response> PageCache::Impl::serve_while_revalidate(const Request& request,
+                                                                const Handler& handler,
+                                                                const Lookup& found) const {
+  TimePoint now = this->now();
+  if (!found.stale || !stale_open(*found.stale, found.stale->meta.stale_while_revalidate_ms, now) ||
+      !request_accepts_stale(request)) {
+    return std::nullopt;
+  }
+  std::string refresh_key =
+      request.method + ' ' + found.header_key + ' ' + found.stale->meta.selecting;
+  Request copy = request;
+  copy.page_lookup.reset();
+  refresher.submit(std::move(refresh_key),
+                   [this, copy = std::move(copy), handler]() mutable noexcept {
+                     refresh(std::move(copy), handler);
+                   });
+  std::int64_t ttl = detail::ttl_seconds(found.stale->meta.fresh_until_ms, now);
+  Response response = detail::replay(request, *found.stale, now);
+  detail::set_cache_status(response, CacheStatus::stale_while_revalidate(ttl));
+  counters.stale_while_revalidate.fetch_add(1, std::memory_order_relaxed);
+  return response;
+}
+
+PageCache::Impl::Called PageCache::Impl::call_handler(Request& request, const Handler& handler,
+                                                      const Lookup& found) const {
+  auto stale_for = [&](std::optional<int> fwd_status) -> std::optional<StaleAnswer> {
+    TimePoint now = this->now();
+    if (!found.stale || !stale_open(*found.stale, found.stale->meta.stale_if_error_ms, now) ||
+        !request_accepts_stale(request)) {
+      return std::nullopt;
+    }
+    counters.stale_if_error.fetch_add(1, std::memory_order_relaxed);
+    std::int64_t ttl = detail::ttl_seconds(found.stale->meta.fresh_until_ms, now);
+    return StaleAnswer{detail::replay(request, *found.stale, now),
+                       CacheStatus::stale_if_error(ttl, fwd_status)};
+  };
+  Called called;
+  try {
+    called.response = handler(request);
+  } catch (const std::exception& e) {
+    called.stale = stale_for(std::nullopt);
+    if (!called.stale) throw;
+    cachekit::detail::logger()->warn("page handler failed, serving stale: {}", e.what());
+    return called;
+  }
+  if (called.response.status >= 500) called.stale = stale_for(called.response.status);
+  return called;
+}
+
+std::string PageCache::Impl::lease_name(std::string_view what, const Lookup& found,
+                                        const Request& request) const {
+  std::string name = "lease:";
+  name += what;
+  name += ':';
+  name += request.method;
+  name += ':';
+  name += found.uri_md5;
+  return name;
+}
+
+void PageCache::Impl::refresh(Request request, const Handler& handler) const {
+  try {
+    Lookup found = lookup(request);
+    if (found.hit || !found.uri) return;  // refreshed meanwhile, or no longer keyable
+    std::optional<Lease> lease;
+    if (shared_store()) {
+      auto acquired =
+          Lease::try_acquire(cache(), lease_name("refresh", found, request),
+                             std::max(options.coalesce_wait, std::chrono::milliseconds(1000)));
+      if (acquired && !acquired.value().held()) {
+        counters.refresh_skipped.fetch_add(1, std::memory_order_relaxed);
+        return;  // another process is refreshing it
+      }
+      if (acquired) lease.emplace(std::move(acquired).value());  // else fail open
+    }
+    Response response = handler(request);
+    if (response.status >= 500) {
+      counters.refresh_failures.fetch_add(1, std::memory_order_relaxed);
+      return;  // the stale page goes on being served
+    }
+    store(request, response, &found);
+    counters.refreshes.fetch_add(1, std::memory_order_relaxed);
+  } catch (const std::exception& e) {
+    counters.refresh_failures.fetch_add(1, std::memory_order_relaxed);
+    cachekit::detail::logger()->warn("page refresh failed: {}", e.what());
+  } catch (...) {
+    counters.refresh_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace cachekit::http
