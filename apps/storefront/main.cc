@@ -35,7 +35,7 @@ struct Flags {
   std::optional<std::string> address, upstream, database, templates;
   std::optional<std::uint16_t> port;
   std::optional<double> upstream_delay;
-  std::optional<std::int64_t> hello_timeout;
+  std::optional<std::int64_t> hello_timeout, stale_while_revalidate, stale_if_error;
   std::optional<std::size_t> handler_threads;
   std::vector<std::string> allowed_hosts;
   bool access_log = false;
@@ -56,6 +56,12 @@ void add_flags(CLI::App& app, Flags& flags) {
       ->check(CLI::Range(0.0, 10.0));
   app.add_option("--hello-timeout", flags.hello_timeout, "cache_page timeout in seconds (300)")
       ->check(CLI::Range(1, 31'536'000));
+  app.add_option("--stale-while-revalidate", flags.stale_while_revalidate,
+                 "seconds an expired hello page is served while one refresh runs (0)")
+      ->check(CLI::Range(0, 31'536'000));
+  app.add_option("--stale-if-error", flags.stale_if_error,
+                 "seconds an expired hello page replaces an upstream error (0)")
+      ->check(CLI::Range(0, 31'536'000));
   app.add_option("--database", flags.database, "the SQLite file (storefront.sqlite3)");
   app.add_option("--templates", flags.templates, "the directory holding hello.html");
   app.add_option("--handler-threads", flags.handler_threads, "handler pool size (256)")
@@ -75,6 +81,12 @@ Settings settings_from(const Flags& flags) {
   if (flags.upstream) settings.upstream = *flags.upstream;
   if (flags.upstream_delay) settings.upstream_delay = *flags.upstream_delay;
   if (flags.hello_timeout) settings.hello_timeout = std::chrono::seconds(*flags.hello_timeout);
+  if (flags.stale_while_revalidate) {
+    settings.hello_stale_while_revalidate = std::chrono::seconds(*flags.stale_while_revalidate);
+  }
+  if (flags.stale_if_error) {
+    settings.hello_stale_if_error = std::chrono::seconds(*flags.stale_if_error);
+  }
   if (flags.database) settings.database = *flags.database;
   if (flags.templates) settings.templates = *flags.templates;
   if (flags.handler_threads) settings.handler_threads = *flags.handler_threads;

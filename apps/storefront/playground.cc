@@ -8,7 +8,10 @@
 //
 // Each renders templates/hello.html with the upstream's answer. A page that could not reach
 // the upstream is a 502, which neither the page cache nor the low-level step stores, so the
-// next request tries again.
+// next request tries again — unless the cached pages have a stale-if-error window
+// ([storefront] hello_stale_if_error): then the last good page stands in for the 502 until
+// the window ends. hello_stale_while_revalidate serves an expired page at once while one
+// request refreshes it in the background.
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
@@ -110,19 +113,26 @@ class HelloView : public cachekit::server::View {
 
 void add_playground_routes(cachekit::server::Router& router, App& app) {
   const auto timeout = app.settings.hello_timeout;
+  // The cache_page options of every cached hello page, with its stale windows.
+  auto options = [&app] {
+    return http::CachePageOptions{
+        .cache = &app.cache,
+        .stale_while_revalidate = app.settings.hello_stale_while_revalidate,
+        .stale_if_error = app.settings.hello_stale_if_error};
+  };
   router.get("/playground/hello/nocache/",
              [&app](http::Request&) { return say_hello(app, kNoCache); });
   router.get("/playground/hello/lowlevel/",
              [&app](http::Request&) { return say_hello_low_level(app); });
   router.get("/playground/hello/function/",
-             http::cache_page(timeout, [&app](http::Request&) { return say_hello(app, kFunction); },
-                              {.cache = &app.cache}));
+             http::cache_page(
+                 timeout, [&app](http::Request&) { return say_hello(app, kFunction); }, options()));
   router.view("/playground/hello/class/", std::make_shared<HelloView>(app),
-              cachekit::server::cache_get(timeout, {.cache = &app.cache}));
+              cachekit::server::cache_get(timeout, options()));
   // The lesson's own URL serves the cache_page function version.
   router.get("/playground/hello/",
-             http::cache_page(timeout, [&app](http::Request&) { return say_hello(app, kFunction); },
-                              {.cache = &app.cache}));
+             http::cache_page(
+                 timeout, [&app](http::Request&) { return say_hello(app, kFunction); }, options()));
 }
 
 }  // namespace storefront

@@ -106,6 +106,15 @@ void apply_file(const std::filesystem::path& file, Settings& settings) {
        [&](auto f, auto& n) {
          settings.hello_timeout = std::chrono::seconds(integer(file, f, n, 1, 31'536'000));
        }},
+      {"hello_stale_while_revalidate",
+       [&](auto f, auto& n) {
+         settings.hello_stale_while_revalidate =
+             std::chrono::seconds(integer(file, f, n, 0, 31'536'000));
+       }},
+      {"hello_stale_if_error",
+       [&](auto f, auto& n) {
+         settings.hello_stale_if_error = std::chrono::seconds(integer(file, f, n, 0, 31'536'000));
+       }},
       {"store_timeout",
        [&](auto f, auto& n) {
          settings.store_timeout = std::chrono::seconds(integer(file, f, n, 1, 31'536'000));

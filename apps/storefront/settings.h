@@ -8,6 +8,9 @@
 //   upstream = "http://127.0.0.1:8001"   # or "https://httpbin.org"
 //   upstream_delay = 2                    # seconds: the hello endpoints call /delay/<this>
 //   hello_timeout = 300                   # cache_page timeout of the hello pages, seconds
+//   hello_stale_while_revalidate = 0      # seconds an expired hello page is served while one
+//                                         # refresh runs in the background (RFC 5861)
+//   hello_stale_if_error = 0              # seconds an expired hello page stands in for a 5xx
 //   allowed_hosts = ["shop.example.com"]  # Host names served; empty: loopback names only
 //
 // Every problem (unknown field, wrong type, value out of range) throws SettingsError naming the
@@ -38,6 +41,9 @@ struct Settings {
   std::chrono::milliseconds upstream_connect_timeout{2'000};
   // cache_page timeouts (the low-level API uses the cache's own default timeout).
   std::chrono::seconds hello_timeout{300};
+  // RFC 5861 windows of the cache_page hello pages (0: never served stale).
+  std::chrono::seconds hello_stale_while_revalidate{0};
+  std::chrono::seconds hello_stale_if_error{0};
   // How long a store listing or product stays cached (writes expire them sooner).
   std::chrono::seconds store_timeout{300};
   // The SQLite database file, created and seeded on first start.
