@@ -6,12 +6,18 @@
 // Configuration: defaults, then the [storefront] table of --config, then the flags. The caches
 // come from the [caches.*] tables of the same file (locmem when there is none); --cache-url (or
 // CACHEKIT_CACHE_URL) swaps the default cache's backend, e.g. redis://127.0.0.1:6379/2.
+//
+// Background refresh (worker.h): `storefront worker --config F [--cache-url URL]
+// [--broker-url URL] [--interval S] [--page-host HOST:PORT]` keeps /playground/hello/ and the
+// httpbin_result key fresh from a process of its own; `storefront --refresh-jobs` runs the same
+// jobs inside the serving process.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
-#include <sstream>
+#include <optional>
 
 #include "cachekit/caches.h"
 #include "cachekit/redact.h"
@@ -20,6 +26,7 @@
 #include "store.h"
 #include "upstream.h"
 #include "views.h"
+#include "worker.h"
 
 #ifndef STOREFRONT_TEMPLATES_DIR
 #define STOREFRONT_TEMPLATES_DIR "templates"
@@ -95,12 +102,38 @@ Settings settings_from(const Flags& flags) {
   return settings;
 }
 
-std::string read_template(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error("cannot read the template " + file.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+// The background refresh jobs' flags, on the serving command and on `worker`.
+struct JobFlags {
+  storefront::RefreshJobsFlags jobs;
+  bool in_process = false;  // --refresh-jobs
+};
+
+void add_job_flags(CLI::App& app, JobFlags& flags) {
+  app.add_option("--broker-url", flags.jobs.broker_url,
+                 "the refresh jobs' schedule and leases, e.g. redis://127.0.0.1:6379/1 "
+                 "(default: [caches.broker], else the default cache)");
+  app.add_option("--interval", flags.jobs.interval,
+                 "seconds between refreshes of each job (default: hello_timeout / 2)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--page-host", flags.jobs.page_host,
+                 "the Host of the refreshed /playground/hello/ page (default: address:port)");
+}
+
+// `storefront worker`: the settings flags the jobs read, and the jobs' own.
+CLI::App* add_worker_command(CLI::App& cli, Flags& flags, JobFlags& job_flags) {
+  CLI::App* worker = cli.add_subcommand(
+      "worker", "run the background refresh jobs (the lesson's celery worker) until SIGTERM");
+  worker->add_option("-c,--config", flags.config, "the storefront's TOML file")
+      ->check(CLI::ExistingFile);
+  worker->add_option("--cache-url", flags.cache_url, "the default cache's backend");
+  worker->add_option("--upstream", flags.upstream, "the third-party API base URL");
+  worker->add_option("--upstream-delay", flags.upstream_delay, "seconds of /delay/<n>")
+      ->check(CLI::Range(0.0, 10.0));
+  worker->add_option("--hello-timeout", flags.hello_timeout, "cache_page timeout in seconds")
+      ->check(CLI::Range(1, 31'536'000));
+  worker->add_option("--templates", flags.templates, "the directory holding hello.html");
+  add_job_flags(*worker, job_flags);
+  return worker;
 }
 
 cachekit::Caches load_caches(const Flags& flags) {
@@ -111,7 +144,7 @@ cachekit::Caches load_caches(const Flags& flags) {
   return cachekit::Caches::from_environment();
 }
 
-int serve(const Flags& flags) {
+int serve(const Flags& flags, const JobFlags& job_flags) {
   const Settings settings = settings_from(flags);
   cachekit::Caches caches = load_caches(flags);
   cachekit::Cache& cache = caches.default_cache();
@@ -123,7 +156,9 @@ int serve(const Flags& flags) {
                       .cache = cache,
                       .upstream = upstream,
                       .store = store,
-                      .hello_template = read_template(settings.templates / "hello.html")};
+                      .hello_template = storefront::read_hello_template(settings)};
+  std::optional<storefront::HelloRefreshJobs> jobs;
+  if (job_flags.in_process) jobs.emplace(caches, job_flags.jobs, settings);
 
   cachekit::server::Server server({.address = settings.address,
                                    .port = settings.port,
@@ -141,6 +176,11 @@ int serve(const Flags& flags) {
                 settings.address.c_str(), s.port(), cache.backend_info().name.c_str(),
                 cachekit::redact(settings.upstream).c_str());
     std::fflush(stdout);
+    if (jobs) {
+      const auto& host = job_flags.jobs.page_host;
+      jobs->start(app.hello(), cache,
+                  host.empty() ? fmt::format("{}:{}", settings.address, s.port()) : host);
+    }
   });
   return 0;
 }
@@ -151,9 +191,17 @@ int main(int argc, char** argv) {
   CLI::App cli{"storefront: the caching lesson's demo shop on cachekit"};
   Flags flags;
   add_flags(cli, flags);
+  JobFlags job_flags;
+  add_job_flags(cli, job_flags);
+  cli.add_flag("--refresh-jobs", job_flags.in_process,
+               "run the background refresh jobs in this process too");
+  const CLI::App* worker = add_worker_command(cli, flags, job_flags);
   CLI11_PARSE(cli, argc, argv);
   try {
-    return serve(flags);
+    if (worker->parsed()) {
+      return storefront::run_worker(settings_from(flags), load_caches(flags), job_flags.jobs);
+    }
+    return serve(flags, job_flags);
   } catch (const std::exception& error) {
     std::fprintf(stderr, "storefront: %s\n", error.what());
     return 2;

@@ -49,15 +49,15 @@ constexpr Step kClass = {
     "router.view(path, std::make_shared<HelloView>(), server::cache_get(timeout, {...})) caches "
     "the view's get()."};
 
-std::string delay_path(const App& app) {
-  return fmt::format("/delay/{}", app.settings.upstream_delay);
+std::string delay_path(const HelloContext& hello) {
+  return fmt::format("/delay/{}", hello.settings.upstream_delay);
 }
 
 // hello.html rendered with the upstream's data. kainjow's mustache::render is not const, so
 // each render parses its own copy of the template (microseconds, and only on a cache miss).
-http::Response render_hello(const App& app, const Step& step, const nlohmann::json& data,
+http::Response render_hello(const HelloContext& hello, const Step& step, const nlohmann::json& data,
                             std::string_view source) {
-  kainjow::mustache::mustache page(app.hello_template);
+  kainjow::mustache::mustache page(hello.hello_template);
   kainjow::mustache::data values;
   values.set("name", data.value("url", std::string("the upstream")));
   values.set("step", step.title);
@@ -77,26 +77,27 @@ http::Response upstream_failed(const UpstreamReply& reply) {
 }
 
 // The lesson's say_hello before caching (and inside cache_page, which adds the caching).
-http::Response say_hello(const App& app, const Step& step) {
-  auto reply = app.upstream.get_json(delay_path(app));
+http::Response say_hello(const HelloContext& hello, const Step& step) {
+  auto reply = hello.upstream.get_json(delay_path(hello));
   if (!reply.ok) return upstream_failed(reply);
-  return render_hello(app, step, reply.data, "upstream");
+  return render_hello(hello, step, reply.data, "upstream");
 }
+http::Response say_hello(const App& app, const Step& step) { return say_hello(app.hello(), step); }
 
 // Step 2, the lesson's low-level version — without its second cache.get(), which a concurrent
 // expiry could turn into a miss.
 http::Response say_hello_low_level(App& app) {
-  constexpr std::string_view kKey = "httpbin_result";
+  constexpr std::string_view kKey = kHttpbinResultKey;
   if (auto cached = app.cache.get(kKey)) {
     auto data = nlohmann::json::parse(cached->view(), nullptr, /*allow_exceptions=*/false);
-    if (!data.is_discarded()) return render_hello(app, kLowLevel, data, "cache");
+    if (!data.is_discarded()) return render_hello(app.hello(), kLowLevel, data, "cache");
   }
-  auto reply = app.upstream.get_json(delay_path(app));
+  auto reply = app.upstream.get_json(delay_path(app.hello()));
   if (!reply.ok) return upstream_failed(reply);
   // No timeout given: the cache's default ([caches.default] timeout). cache.set(kKey, value,
   // 10min) would set it here instead.
   app.cache.set(kKey, reply.data.dump());
-  return render_hello(app, kLowLevel, reply.data, "upstream");
+  return render_hello(app.hello(), kLowLevel, reply.data, "upstream");
 }
 
 // Step 4: Django's HelloView(APIView) with @method_decorator(cache_page(...)) on get.
@@ -110,6 +111,14 @@ class HelloView : public cachekit::server::View {
 };
 
 }  // namespace
+
+http::Response render_hello_page(const HelloContext& hello) { return say_hello(hello, kFunction); }
+
+cachekit::Result<std::string> load_httpbin_result(const HelloContext& hello) {
+  auto reply = hello.upstream.get_json(delay_path(hello));
+  if (!reply.ok) return cachekit::unavailable_error("the upstream API failed: " + reply.error);
+  return reply.data.dump();
+}
 
 void add_playground_routes(cachekit::server::Router& router, App& app) {
   const auto timeout = app.settings.hello_timeout;
