@@ -247,6 +247,7 @@ struct Server::Impl {
   ServerOptions options;
   Router router;
   std::vector<std::pair<std::string, const Cache*>> watched;
+  std::vector<std::function<std::string()>> metrics_sources;  // set before start()
   std::unique_ptr<Metrics> metrics;
   std::size_t metrics_route = 0;    // the metrics label of the /metrics endpoint itself
   std::size_t unmatched_route = 0;  // ... and of requests no route matched
@@ -280,6 +281,12 @@ struct Server::Impl {
   void stop();
   void begin_shutdown(Worker& w);
   [[nodiscard]] std::vector<Sample> samples() const;
+  // The /metrics text: the Metrics, the samples, then each added source's text.
+  [[nodiscard]] std::string metrics_text() const {
+    std::string text = metrics->render(samples());
+    for (const auto& source : metrics_sources) text += source();
+    return text;
+  }
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> sweep(Worker& w);
@@ -750,7 +757,7 @@ asio::awaitable<http::Response> Server::Impl::produce(Connection& c, Exchange& e
       (request.method == "GET" || request.method == "HEAD") && metrics_allowed(c)) {
     route = metrics_route;
     answered_on_io.add();
-    auto response = http::Response::text(metrics->render(samples()));
+    auto response = http::Response::text(metrics_text());
     response.headers.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     co_return response;
   }
@@ -922,11 +929,20 @@ ServerStats Server::stats() const noexcept {
   return s;
 }
 
+Server& Server::add_metrics_text(std::function<std::string()> source) {
+  std::lock_guard lock(impl_->lifecycle_mutex);
+  impl_->metrics_sources.push_back(std::move(source));
+  return *this;
+}
+
 const Metrics& Server::metrics() const {
   if (!impl_->metrics) throw std::logic_error("cachekit server: metrics() before start()");
   return *impl_->metrics;
 }
 
-std::string Server::metrics_text() const { return metrics().render(impl_->samples()); }
+std::string Server::metrics_text() const {
+  (void)metrics();  // throws before start()
+  return impl_->metrics_text();
+}
 
 }  // namespace cachekit::server

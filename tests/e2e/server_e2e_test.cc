@@ -460,6 +460,25 @@ TEST(ServerE2E, ExposesPrometheusMetrics) {
               HasSubstr("cachekit_http_requests_total{route=\"/metrics\",status=\"200\"} 1\n"));
 }
 
+TEST(ServerE2E, AppendsAddedMetricsTextToEveryScrape) {
+  Server server(test_options());
+  std::atomic<int> scrapes{0};
+  server.add_metrics_text([&scrapes] {
+    return "# TYPE app_jobs_total counter\napp_jobs_total{job=\"a\"} " + std::to_string(++scrapes) +
+           "\n";
+  });
+  server.start();
+  HttpClient client(server.port());
+  auto first = client.get("/metrics");
+  auto second = client.get("/metrics");
+  ASSERT_TRUE(first && second);
+  EXPECT_THAT(first->body, HasSubstr("cachekit_http_connections 1\n"));
+  EXPECT_THAT(first->body,
+              HasSubstr("\n# TYPE app_jobs_total counter\napp_jobs_total{job=\"a\"} 1\n"));
+  EXPECT_THAT(second->body, HasSubstr("app_jobs_total{job=\"a\"} 2\n"));
+  EXPECT_THAT(server.metrics_text(), HasSubstr("app_jobs_total{job=\"a\"} 3\n"));
+}
+
 TEST(ServerE2E, WritesOneAccessLogLinePerRequestUnlessDisabled) {
   std::ostringstream lines;
   auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(lines);

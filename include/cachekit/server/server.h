@@ -125,6 +125,11 @@ class Server {
   Server& use(http::Middleware middleware);
   // Exposes `cache`'s backend errors in /metrics under `alias`. `cache` must outlive the server.
   Server& watch_cache(std::string alias, const Cache& cache);
+  // Appends `source()`'s text to every /metrics answer: whole Prometheus families (# HELP,
+  // # TYPE, samples with the caller's own labels, each line ending in a newline), such as a
+  // RefreshScheduler's metrics_text(). Register before start(); `source` is called on an io
+  // thread for each scrape, so it must be cheap, thread-safe and must not throw.
+  Server& add_metrics_text(std::function<std::string()> source);
 
   // Binds, listens and starts the threads; returns at once. Throws std::system_error when the
   // address cannot be bound (a startup error) and std::logic_error when already started.
