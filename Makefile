@@ -6,21 +6,35 @@ BUILD ?= build
 CACHE ?= locmem
 FULL ?= 0
 
-.PHONY: all deps build demo test test-quick bench fuzz-long install format clean
+# What the demo runs: scripts/demo runs slow_function_demo and the CLI; scripts/storefront-demo
+# runs the storefront, the slow upstream and the CLI. Nothing else (no test) is built for it.
+DEMO_TARGETS = storefront slow_upstream cachekit_cli slow_function_demo
+
+.PHONY: all deps configure build demo demo-build test test-quick bench fuzz-long install format clean
 
 all: build
 
 deps:
 	scripts/install-deps
 
-build: deps
+configure: deps
+	@echo "configuring $(BUILD)/ (cmake, RelWithDebInfo)"
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: configure
 	cmake --build $(BUILD) -j$(JOBS)
+
+# Only the demo's programs, with ninja's progress shown: on a fresh machine this is the wait
+# before the demo starts.
+demo-build: configure
+	@echo "building the storefront, the slow upstream and the CLI in $(BUILD)/ (first run: a few minutes)…"
+	@start=$$(date +%s); cmake --build $(BUILD) -j$(JOBS) --target $(DEMO_TARGETS) && \
+	  echo "built in $$(($$(date +%s) - start)) s"
 
 # The library tour (a slow function, the CLI), then the storefront story: a slow upstream, a
 # locust load test before and after caching, the side-by-side table. CACHE=redis uses a
 # throwaway redis-server (database 2); FULL=1 runs the lesson's full load (500 users).
-demo: build
+demo: demo-build
 	scripts/demo $(BUILD)
 	CACHE=$(CACHE) FULL=$(FULL) scripts/storefront-demo $(BUILD)
 
