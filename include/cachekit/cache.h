@@ -23,6 +23,7 @@
 // Thread-safety: all methods may be called concurrently on one Cache.
 
 #include <atomic>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +48,10 @@
 #include "cachekit/timeout.h"
 
 namespace cachekit {
+
+namespace detail {
+class FlightTable;
+}  // namespace detail
 
 // An explicit key version; nullopt means the cache's configured version.
 using Version = std::optional<std::int64_t>;
@@ -81,10 +86,29 @@ struct CacheOptions {
   // (strict: kResourceExhausted), found before anything that large is allocated. A value to be
   // stored compressed that is larger is refused (kResourceExhausted) instead of stored unreadable.
   std::size_t decompress_max_bytes = std::size_t{64} << 20;
+  // get_or_set's single-flight: how long a caller that missed a key another thread of this
+  // process is loading waits for that thread's value before loading it itself.
+  std::chrono::milliseconds collapse_wait = std::chrono::seconds(10);
+  // get_or_set's fleet lease, on stores that outlive the process (backend_info()
+  // .outlives_process: redis, memcached, sql, file): how long a loader may hold the lease, and
+  // how long a process that finds another process's lease polls the store for the value before
+  // loading it anyway.
+  std::chrono::milliseconds lease_ttl = std::chrono::seconds(10);
+  std::chrono::milliseconds lease_wait = std::chrono::seconds(3);
 };
 
+// The façade's counts since the Cache was made. The load counts come from get_or_set and
+// get_or_refresh (cachekit/refresh.h).
 struct CacheStats {
   std::uint64_t hits = 0, misses = 0, writes = 0, errors = 0, key_warnings = 0;
+  std::uint64_t collapsed_waits = 0;          // callers that waited for another thread's load
+  std::uint64_t lease_waits = 0;              // loads that found another process's lease and waited
+  std::uint64_t lease_takeovers = 0;          // leases taken after waiting on another holder's
+  std::uint64_t stale_served_revalidate = 0;  // stale values served while a refresh ran
+  std::uint64_t stale_served_error = 0;       // stale values served because the loader failed
+  std::uint64_t early_refreshes = 0;          // refreshes started before fresh-until (XFetch)
+  std::uint64_t refreshes = 0;                // background refreshes run
+  std::uint64_t refresh_failures = 0;         // background refreshes whose loader threw
 };
 
 class StrictCache;
@@ -209,22 +233,51 @@ class Cache {
   // The live value; on a miss calls `compute()` (only then), add()s its result and returns
   // what the cache then holds (a concurrent writer's value wins, as in Django). Bytes for
   // string-like results, otherwise the computed type through Codec<T>.
+  //
+  // Single-flight: concurrent misses of one final key in this process run `compute` once; the
+  // other callers wait (at most options().collapse_wait, then compute themselves) and get the
+  // leader's value directly, stored or not (timeout 0, store down). If `compute` throws, every
+  // waiting caller gets the same exception and nothing is stored. A hit never touches the
+  // flight table.
+  //
+  // Fleet lease: on a store that outlives the process, the leader first claims the Lease named
+  // kLeasePrefix + key (see lease_name); if another process holds it, the leader polls the
+  // store for that process's value (at most options().lease_wait) and computes only if none
+  // appears, or if it takes over a lease that expired. A store error on the lease fails open:
+  // compute here.
   template <class F>
   auto get_or_set(std::string_view key, F&& compute, Timeout timeout = {}, Version version = {}) {
     using R = std::decay_t<std::invoke_result_t<F&>>;
     if constexpr (std::is_convertible_v<const R&, std::string_view>) {
       if (auto hit = get(key, version)) return *hit;
-      Bytes computed(std::string_view(std::invoke(compute)));
-      add(key, computed.view(), timeout, version);
-      if (auto now = get(key, version)) return *now;
-      return computed;
+      Loaded loaded = load_collapsed(key, timeout, version, [&]() -> std::optional<std::string> {
+        return std::string(std::string_view(std::invoke(compute)));
+      });
+      if (loaded.bytes) return std::move(*loaded.bytes);
+      return Bytes(std::string_view(std::invoke(compute)));
     } else {
       if (auto hit = get<R>(key, version)) return *hit;
-      R computed = std::invoke(compute);
-      add(key, computed, timeout, version);
-      if (auto now = get<R>(key, version)) return *now;
-      return computed;
+      std::optional<R> computed;
+      Loaded loaded = load_collapsed(key, timeout, version, [&]() -> std::optional<std::string> {
+        computed.emplace(std::invoke(compute));
+        return try_encode(key, *computed);
+      });
+      if (loaded.own && computed) return std::move(*computed);
+      if (loaded.bytes) {
+        if (auto value = Codec<R>::decode(loaded.bytes->view(), options_.serializer)) return *value;
+        note_decode_failure(key);
+      }
+      if (computed) return std::move(*computed);
+      return R(std::invoke(compute));
     }
+  }
+
+  // Caller keys starting with this are reserved for the leases get_or_set and get_or_refresh
+  // take: the lease guarding `key` is the caller key kLeasePrefix + key (same prefix and
+  // version as the key itself).
+  static constexpr std::string_view kLeasePrefix = "__cachekit_lease__:";
+  [[nodiscard]] static std::string lease_name(std::string_view key) {
+    return std::string(kLeasePrefix).append(key);
   }
 
   // ---- introspection ----
@@ -243,6 +296,24 @@ class Cache {
   friend class ConstStrictCache;
   struct Counters;
   struct ErrorLog;
+
+  // What load_collapsed hands get_or_set: the value to return (nullopt: none to share, the
+  // caller computes itself), and whether it is this caller's own computation.
+  struct Loaded {
+    std::optional<Bytes> bytes;
+    bool own = false;
+  };
+  // Loads a missing key once per process (single-flight) and once per fleet (lease). `load`
+  // runs the caller's compute and returns the stored form (nullopt: could not encode).
+  using LoadFunction = std::function<std::optional<std::string>()>;
+  Loaded load_collapsed(std::string_view key, Timeout timeout, Version version,
+                        const LoadFunction& load);
+  // The leader's part: the fleet lease, the load, the add.
+  Loaded lead_load(std::string_view key, Timeout timeout, Version version,
+                   const LoadFunction& load);
+  // Runs `load` and stores its result with add(); the value then held.
+  Loaded load_and_add(std::string_view key, Timeout timeout, Version version,
+                      const LoadFunction& load);
 
   // A view of `s` that outlives the loop iteration it came from: `s` itself when it lives in the
   // caller's range or is a view already, else a copy kept in `owned`.
@@ -320,6 +391,7 @@ class Cache {
   const Clock* clock_;
   std::unique_ptr<Counters> counters_;
   std::unique_ptr<ErrorLog> error_log_;
+  std::unique_ptr<detail::FlightTable> flights_;
 };
 
 // The reads of a Cache, returning every error instead of failing open: what strict() gives on a

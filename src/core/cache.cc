@@ -5,25 +5,16 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "core/cache_counters.h"
 #include "core/compression.h"
 #include "core/log.h"
+#include "core/single_flight.h"
 
 namespace cachekit {
 
 namespace {
 
-// Counters bumped on every call from every thread. One shared atomic would bounce its cache
-// line between cores on each get, so each counter is striped: a thread adds to its own
-// cache-line-sized slot and stats() sums the slots.
-constexpr std::size_t kStripes = 16;
-enum Counter : std::size_t { kHits, kMisses, kWrites, kErrors, kKeyWarnings, kCounterCount };
-
-std::size_t stripe_of_this_thread() noexcept {
-  static std::atomic<std::size_t> next{0};
-  thread_local std::size_t stripe = next.fetch_add(1, std::memory_order_relaxed) % kStripes;
-  return stripe;
-}
-
+using detail::kErrors, detail::kHits, detail::kKeyWarnings, detail::kMisses, detail::kWrites;
 using detail::logger;
 
 // A NaN timeout has no meaning to saturate to: refuse it, as a bad key is refused.
@@ -33,22 +24,6 @@ Status check_timeout(Timeout t) {
 }
 
 }  // namespace
-
-struct Cache::Counters {
-  struct alignas(64) Stripe {
-    std::array<std::atomic<std::uint64_t>, kCounterCount> values{};
-  };
-  std::array<Stripe, kStripes> stripes;
-
-  void add(Counter c, std::uint64_t n = 1) noexcept {
-    stripes[stripe_of_this_thread()].values[c].fetch_add(n, std::memory_order_relaxed);
-  }
-  [[nodiscard]] std::uint64_t sum(Counter c) const noexcept {
-    std::uint64_t total = 0;
-    for (const auto& s : stripes) total += s.values[c].load(std::memory_order_relaxed);
-    return total;
-  }
-};
 
 // Logs at most `per_second` messages a second and says how many it held back, so an outage
 // of the store cannot flood the log (or slow every request down with log I/O).
@@ -106,7 +81,8 @@ Cache::Cache(std::shared_ptr<Backend> backend, CacheOptions options)
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : &SystemClock::instance()),
       counters_(std::make_unique<Counters>()),
-      error_log_(std::make_unique<ErrorLog>()) {
+      error_log_(std::make_unique<ErrorLog>()),
+      flights_(std::make_unique<detail::FlightTable>()) {
   if (!backend_) throw std::invalid_argument("cachekit::Cache needs a backend");
   if (options_.default_timeout.is_default() || options_.default_timeout.is_invalid()) {
     throw std::invalid_argument("cache '" + options_.alias +
@@ -171,8 +147,21 @@ void Cache::note_encode_failure(std::string_view key, std::string_view reason) c
 }
 
 CacheStats Cache::stats() const noexcept {
-  return {counters_->sum(kHits), counters_->sum(kMisses), counters_->sum(kWrites),
-          counters_->sum(kErrors), counters_->sum(kKeyWarnings)};
+  CacheStats s;
+  s.hits = counters_->sum(kHits);
+  s.misses = counters_->sum(kMisses);
+  s.writes = counters_->sum(kWrites);
+  s.errors = counters_->sum(kErrors);
+  s.key_warnings = counters_->sum(kKeyWarnings);
+  s.collapsed_waits = counters_->sum(detail::kCollapsedWaits);
+  s.lease_waits = counters_->sum(detail::kLeaseWaits);
+  s.lease_takeovers = counters_->sum(detail::kLeaseTakeovers);
+  s.stale_served_revalidate = counters_->sum(detail::kStaleServedRevalidate);
+  s.stale_served_error = counters_->sum(detail::kStaleServedError);
+  s.early_refreshes = counters_->sum(detail::kEarlyRefreshes);
+  s.refreshes = counters_->sum(detail::kRefreshes);
+  s.refresh_failures = counters_->sum(detail::kRefreshFailures);
+  return s;
 }
 
 StrictCache Cache::strict() noexcept { return StrictCache(*this); }
