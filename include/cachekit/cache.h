@@ -44,13 +44,16 @@
 #include "cachekit/bytes.h"
 #include "cachekit/clock.h"
 #include "cachekit/codec.h"
+#include "cachekit/refresh.h"
 #include "cachekit/status.h"
 #include "cachekit/timeout.h"
 
 namespace cachekit {
 
+class Lease;
 namespace detail {
 class FlightTable;
+class RefreshExecutor;
 }  // namespace detail
 
 // An explicit key version; nullopt means the cache's configured version.
@@ -272,6 +275,43 @@ class Cache {
     }
   }
 
+  // The value of `key`, kept fresh by `policy` (cachekit/refresh.h): fresh → returned; stale
+  // inside stale_while_revalidate → returned at once while one background refresh (one per
+  // process through the single-flight, one per fleet through the lease) reloads it; missing or
+  // past that window → loaded in the foreground as get_or_set loads; the loader throwing →
+  // the stale value if inside stale_if_error (counted), else the exception reaches the caller.
+  // XFetch may refresh a fresh value early, in the background.
+  //
+  // The value is stored in an envelope (fresh-until, stale-until, compute time, payload) that
+  // expires from the store at stale-until. Plain get() of such a key returns the payload while
+  // it is fresh and a miss once it is stale; write such keys only through get_or_refresh.
+  //
+  // `loader` is copied and may run on the cache's refresh thread after this call returned (at
+  // the latest before ~Cache returns): what it captures by reference must outlive the Cache.
+  // Bytes for string-like results, otherwise the loader's type through Codec<T>.
+  template <class F>
+  auto get_or_refresh(std::string_view key, F loader, const RefreshPolicy& policy,
+                      Version version = {}) {
+    using R = std::decay_t<std::invoke_result_t<F&>>;
+    if constexpr (std::is_convertible_v<const R&, std::string_view>) {
+      auto bytes = refresh_bytes(key, version, policy, [loader]() mutable {
+        return std::optional<std::string>(std::string_view(std::invoke(loader)));
+      });
+      if (bytes) return std::move(*bytes);
+      return Bytes(std::string_view(std::invoke(loader)));
+    } else {
+      auto bytes =
+          refresh_bytes(key, version, policy, [this, k = std::string(key), loader]() mutable {
+            return try_encode(k, R(std::invoke(loader)));
+          });
+      if (bytes) {
+        if (auto value = Codec<R>::decode(bytes->view(), options_.serializer)) return *value;
+        note_decode_failure(key);
+      }
+      return R(std::invoke(loader));
+    }
+  }
+
   // Caller keys starting with this are reserved for the leases get_or_set and get_or_refresh
   // take: the lease guarding `key` is the caller key kLeasePrefix + key (same prefix and
   // version as the key itself).
@@ -308,6 +348,21 @@ class Cache {
   using LoadFunction = std::function<std::optional<std::string>()>;
   Loaded load_collapsed(std::string_view key, Timeout timeout, Version version,
                         const LoadFunction& load);
+  // Claims the fleet lease guarding `key` into `lease`, or waits (lease_wait) for another
+  // process's value: the value found, or nullopt (load here; `lease` holds the claim if any).
+  std::optional<Bytes> claim_or_await(std::string_view key, Version version,
+                                      std::optional<Lease>& lease);
+  // get_or_refresh's implementation (src/core/refresh.cc): the payload to return, or nullopt
+  // when `load` could not encode its value.
+  std::optional<Bytes> refresh_bytes(std::string_view key, Version version,
+                                     const RefreshPolicy& policy, LoadFunction load);
+  std::optional<Bytes> load_fresh(std::string_view key, const std::string& final, Version version,
+                                  const RefreshPolicy& policy, const LoadFunction& load);
+  // Runs `load` and stores its value in an envelope; the payload (nullopt: not encodable).
+  std::optional<Bytes> load_and_wrap(std::string_view key, Version version,
+                                     const RefreshPolicy& policy, const LoadFunction& load);
+  void start_background_refresh(std::string_view key, const std::string& final, Version version,
+                                const RefreshPolicy& policy, const LoadFunction& load);
   // The leader's part: the fleet lease, the load, the add.
   Loaded lead_load(std::string_view key, Timeout timeout, Version version,
                    const LoadFunction& load);
@@ -365,6 +420,8 @@ class Cache {
   // The stored form of a value (nullopt: as given), and back (compress_min_bytes).
   [[nodiscard]] Result<std::optional<std::string>> encode_for_store(std::string_view value) const;
   [[nodiscard]] Result<Bytes> decode_stored(Bytes stored) const;
+  // What a plain read shows of a decoded stored value (get_or_refresh envelopes unwrapped).
+  [[nodiscard]] std::optional<Bytes> visible(Bytes decoded) const;
   Status strict_set(std::string_view key, std::string_view value, Timeout t, Version v);
   Result<bool> strict_add(std::string_view key, std::string_view value, Timeout t, Version v);
   Result<bool> strict_touch(std::string_view key, Timeout t, Version v);
@@ -392,6 +449,8 @@ class Cache {
   std::unique_ptr<Counters> counters_;
   std::unique_ptr<ErrorLog> error_log_;
   std::unique_ptr<detail::FlightTable> flights_;
+  // Last: destroyed (its threads joined) first, while everything a refresh uses still lives.
+  std::unique_ptr<detail::RefreshExecutor> refresher_;
 };
 
 // The reads of a Cache, returning every error instead of failing open: what strict() gives on a

@@ -7,7 +7,9 @@
 
 #include "core/cache_counters.h"
 #include "core/compression.h"
+#include "core/envelope.h"
 #include "core/log.h"
+#include "core/refresh_executor.h"
 #include "core/single_flight.h"
 
 namespace cachekit {
@@ -82,7 +84,8 @@ Cache::Cache(std::shared_ptr<Backend> backend, CacheOptions options)
       clock_(options_.clock != nullptr ? options_.clock : &SystemClock::instance()),
       counters_(std::make_unique<Counters>()),
       error_log_(std::make_unique<ErrorLog>()),
-      flights_(std::make_unique<detail::FlightTable>()) {
+      flights_(std::make_unique<detail::FlightTable>()),
+      refresher_(std::make_unique<detail::RefreshExecutor>()) {
   if (!backend_) throw std::invalid_argument("cachekit::Cache needs a backend");
   if (options_.default_timeout.is_default() || options_.default_timeout.is_invalid()) {
     throw std::invalid_argument("cache '" + options_.alias +
@@ -177,10 +180,20 @@ Result<std::optional<Bytes>> Cache::strict_get(std::string_view key, Version ver
   if (value->has_value()) {
     auto decoded = decode_stored(std::move(**value));
     if (!decoded.ok()) return decoded.status();
-    *value = std::move(*decoded);
+    *value = visible(std::move(*decoded));
   }
   counters_->add(value->has_value() ? kHits : kMisses);
   return value;
+}
+
+// A get_or_refresh envelope reads as its payload while fresh and as a miss once stale: a plain
+// reader has no stale-while-revalidate of its own, so it must not be handed stale data as if
+// fresh (src/core/envelope.h).
+std::optional<Bytes> Cache::visible(Bytes decoded) const {
+  if (!detail::is_envelope(decoded.view())) return decoded;
+  auto envelope = detail::unwrap_envelope(decoded);
+  if (clock_->now() < envelope->fresh_until) return std::move(envelope->payload);
+  return std::nullopt;
 }
 
 Result<std::optional<std::string>> Cache::encode_for_store(std::string_view value) const {
@@ -326,7 +339,9 @@ Result<std::unordered_map<std::string, Bytes>> Cache::strict_get_many(
       record_failure(decoded.status(), "get_many");
       continue;
     }
-    out.insert_or_assign(std::string(keys[i]), std::move(*decoded));
+    auto shown = visible(std::move(*decoded));
+    if (!shown) continue;
+    out.insert_or_assign(std::string(keys[i]), std::move(*shown));
     ++hits;
   }
   counters_->add(kHits, hits);

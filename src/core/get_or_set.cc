@@ -54,10 +54,21 @@ Cache::Loaded Cache::load_collapsed(std::string_view key, Timeout timeout, Versi
 Cache::Loaded Cache::lead_load(std::string_view key, Timeout timeout, Version version,
                                const LoadFunction& load) {
   if (auto stored = get(key, version)) return {std::move(stored), false};
-  if (!backend_->info().outlives_process) return load_and_add(key, timeout, version, load);
+  std::optional<Lease> lease;
+  if (auto stored = claim_or_await(key, version, lease)) return {std::move(stored), false};
+  return load_and_add(key, timeout, version, load);
+}
+
+std::optional<Bytes> Cache::claim_or_await(std::string_view key, Version version,
+                                           std::optional<Lease>& lease) {
+  if (!backend_->info().outlives_process) return std::nullopt;
   const std::string name = lease_name(key);
-  auto lease = Lease::try_acquire(*this, name, options_.lease_ttl);
-  if (!lease.ok() || lease->held()) return load_and_add(key, timeout, version, load);
+  auto claim = Lease::try_acquire(*this, name, options_.lease_ttl);
+  if (!claim.ok()) return std::nullopt;  // the store failed: fail open, load here
+  if (claim->held()) {
+    lease.emplace(std::move(*claim));
+    return std::nullopt;
+  }
   // Another process is loading the key: its value is what we want.
   counters_->add(detail::kLeaseWaits);
   const auto deadline = SteadyClock::now() + options_.lease_wait;
@@ -65,15 +76,16 @@ Cache::Loaded Cache::lead_load(std::string_view key, Timeout timeout, Version ve
        pause = std::min(pause * 2, kLongestPoll)) {
     std::this_thread::sleep_for(
         std::min<SteadyClock::duration>(pause, deadline - SteadyClock::now()));
-    if (auto stored = get(key, version)) return {std::move(stored), false};
-    lease = Lease::try_acquire(*this, name, options_.lease_ttl);
-    if (!lease.ok()) break;  // the store failed: load here
-    if (lease->held()) {     // the holder gave up or died and its claim expired
+    if (auto stored = get(key, version)) return stored;
+    claim = Lease::try_acquire(*this, name, options_.lease_ttl);
+    if (!claim.ok()) return std::nullopt;
+    if (claim->held()) {  // the holder gave up or died and its claim expired
       counters_->add(detail::kLeaseTakeovers);
-      break;
+      lease.emplace(std::move(*claim));
+      return std::nullopt;
     }
   }
-  return load_and_add(key, timeout, version, load);
+  return std::nullopt;  // waited long enough: load here
 }
 
 Cache::Loaded Cache::load_and_add(std::string_view key, Timeout timeout, Version version,
