@@ -283,13 +283,55 @@ void Metrics::render_caches(std::string& out) const {
     fmt::format_to(std::back_inserter(out), "cachekit_page_cache_stores_total{{cache=\"{}\"}} {}\n",
                    escape_label(slot->name), n);
   }
-  header(out, "cachekit_backend_errors_total",
-         "Failed cache store calls (Cache::stats().errors) of the caches the server watches.",
+  render_watched(out);
+}
+
+// The watched caches' counters: store errors, and the loads of get_or_set / get_or_refresh
+// (single-flight waits, fleet leases, stale values served, refreshes).
+void Metrics::render_watched(std::string& out) const {
+  std::vector<std::pair<std::string, CacheStats>> stats;
+  {
+    std::lock_guard lock(watched_mutex_);
+    for (const auto& [alias, cache] : watched_)
+      stats.emplace_back(escape_label(alias), cache->stats());
+  }
+  struct Counter {
+    std::string_view name, help;
+    std::uint64_t CacheStats::*field;
+  };
+  static constexpr Counter kCounters[] = {
+      {"cachekit_backend_errors_total",
+       "Failed cache store calls (Cache::stats().errors) of the caches the server watches.",
+       &CacheStats::errors},
+      {"cachekit_collapsed_waits_total",
+       "get_or_set callers that waited for another thread's load of the same key.",
+       &CacheStats::collapsed_waits},
+      {"cachekit_lease_waits_total", "Loads that found another process's lease and waited.",
+       &CacheStats::lease_waits},
+      {"cachekit_lease_takeovers_total",
+       "Leases taken after waiting on another holder's (it died or gave up).",
+       &CacheStats::lease_takeovers},
+      {"cachekit_early_refreshes_total", "Refreshes started before fresh-until (XFetch).",
+       &CacheStats::early_refreshes},
+      {"cachekit_refreshes_total", "Background refreshes run.", &CacheStats::refreshes},
+      {"cachekit_refresh_failures_total", "Background refreshes whose loader failed.",
+       &CacheStats::refresh_failures},
+  };
+  for (const Counter& c : kCounters) {
+    header(out, c.name, c.help, "counter");
+    for (const auto& [alias, s] : stats) {
+      fmt::format_to(std::back_inserter(out), "{}{{cache=\"{}\"}} {}\n", c.name, alias, s.*c.field);
+    }
+  }
+  header(out, "cachekit_stale_served_total",
+         "Stale values served, by reason: revalidate (a refresh was running), error (the loader "
+         "failed).",
          "counter");
-  std::lock_guard lock(watched_mutex_);
-  for (const auto& [alias, cache] : watched_) {
-    fmt::format_to(std::back_inserter(out), "cachekit_backend_errors_total{{cache=\"{}\"}} {}\n",
-                   escape_label(alias), cache->stats().errors);
+  for (const auto& [alias, s] : stats) {
+    fmt::format_to(std::back_inserter(out),
+                   "cachekit_stale_served_total{{cache=\"{}\",reason=\"revalidate\"}} {}\n"
+                   "cachekit_stale_served_total{{cache=\"{}\",reason=\"error\"}} {}\n",
+                   alias, s.stale_served_revalidate, alias, s.stale_served_error);
   }
 }
 

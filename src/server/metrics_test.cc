@@ -3,8 +3,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "cachekit/backends/locmem.h"
+#include "cachekit/cache.h"
 
 namespace cachekit::server {
 namespace {
@@ -95,6 +100,33 @@ TEST(Metrics, RendersRequestsLatencyAndCacheOutcomes) {
               HasSubstr("cachekit_page_cache_requests_total{cache=\"edge\",result=\"miss\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("cachekit_page_cache_stores_total{cache=\"edge\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE x_gauge gauge\nx_gauge 4\n"));
+}
+
+TEST(Metrics, RendersTheLoadCountersOfAWatchedCache) {
+  ManualClock clock;
+  Cache cache(make_locmem_backend({.clock = &clock}), {.clock = &clock});
+  Metrics m({"/"});
+  m.watch_cache("quotes", cache);
+  RefreshPolicy policy{.fresh_for = std::chrono::seconds(10),
+                       .stale_if_error = std::chrono::seconds(60)};
+  (void)cache.get_or_refresh(
+      "k", [] { return std::string("v1"); }, policy);
+  clock.advance(std::chrono::seconds(11));
+  (void)cache.get_or_refresh(
+      "k", []() -> std::string { throw std::runtime_error("down"); }, policy);
+  std::string text = m.render();
+  EXPECT_THAT(text, HasSubstr("# TYPE cachekit_collapsed_waits_total counter\n"));
+  EXPECT_THAT(text, HasSubstr("cachekit_collapsed_waits_total{cache=\"quotes\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cachekit_lease_waits_total{cache=\"quotes\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cachekit_lease_takeovers_total{cache=\"quotes\"} 0\n"));
+  EXPECT_THAT(text,
+              HasSubstr("cachekit_stale_served_total{cache=\"quotes\",reason=\"error\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("cachekit_stale_served_total{cache=\"quotes\",reason=\"revalidate\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cachekit_early_refreshes_total{cache=\"quotes\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cachekit_refreshes_total{cache=\"quotes\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cachekit_refresh_failures_total{cache=\"quotes\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cachekit_backend_errors_total{cache=\"quotes\"} 0\n"));
 }
 
 TEST(Metrics, EscapesLabelValues) {

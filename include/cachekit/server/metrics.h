@@ -125,7 +125,9 @@ class Metrics {
   // Counts the outcomes in Cache-Status members that arrived as text (a comma-separated list
   // from an upstream or a handler), each under its cache's name.
   void record_cache_status(std::string_view header_value) noexcept;
-  // Exposes `cache`'s backend error count under `alias`. `cache` must outlive this object.
+  // Exposes `cache`'s counters under `alias` (cache="alias"): backend errors, collapsed waits,
+  // lease waits and takeovers, stale values served (reason="revalidate"/"error"), early
+  // refreshes, refreshes and refresh failures. `cache` must outlive this object.
   void watch_cache(std::string alias, const Cache& cache);
 
   // The number of requests recorded for (route, status); for tests and dashboards.
@@ -147,6 +149,7 @@ class Metrics {
   void render_requests(std::string& out) const;
   void render_latency(std::string& out) const;
   void render_caches(std::string& out) const;
+  void render_watched(std::string& out) const;
 
   std::vector<std::string> route_labels_;
   // (route_labels_.size() + 1) rows of kStatuses counters.
