@@ -138,6 +138,15 @@ Result<bool> SqlBackend::erase(std::string_view key) {
   return removed_live;
 }
 
+Result<bool> SqlBackend::erase_if_value(std::string_view key, std::string_view expected) {
+  const std::int64_t now = now_ms();
+  bool removed_live = false;
+  auto on_row = [&](const Row& row) { removed_live = live(row, 0, now); };
+  const Param params[] = {Param::text(key), Param::blob(expected)};
+  if (Status s = run(statements_[kEraseIfValue], params, RowFn(on_row)); !s.ok()) return s;
+  return removed_live;
+}
+
 // One UPDATE computes the new value in the database (SQLite: a registered function that
 // applies parse_decimal and checked_add; PostgreSQL: a numeric expression guarded by a regular
 // expression and the overflow bounds), so concurrent increments from any number of processes

@@ -162,6 +162,18 @@ TEST_P(SqlEngines, IncrOnAnExpiredKeyIsNotFound) {
   EXPECT_STATUS(cache_->strict().incr("n"), StatusCode::kNotFound);
 }
 
+TEST_P(SqlEngines, EraseIfValueRemovesTheRowOnlyWhileItHoldsTheValue) {
+  ASSERT_OK(backend_->set("lease", "token-a", Expiry::never()));
+  EXPECT_FALSE(*backend_->erase_if_value("lease", "token-b"));
+  EXPECT_EQ(backend_->get("lease")->value().view(), "token-a");
+  EXPECT_TRUE(*backend_->erase_if_value("lease", "token-a"));
+  EXPECT_FALSE(backend_->get("lease")->has_value());
+  // An expired claim with the right token is no live key to report as removed.
+  ASSERT_OK(backend_->set("lease", "token-c", Expiry::at(clock_.now() + 1s)));
+  clock_.advance(2s);
+  EXPECT_FALSE(*backend_->erase_if_value("lease", "token-c"));
+}
+
 TEST_P(SqlEngines, GetRemovesTheExpiredRowItFinds) {
   cache_->set("short", "v", 1);
   cache_->set("other", "v", 1);

@@ -53,6 +53,11 @@ Statements build_statements(const Dialect& d, std::string_view table) {
                      p(3), p(1), live(d, 3)),
          true);
   define(kErase, fmt::format("DELETE FROM {} WHERE key = {} RETURNING expires", t, p(1)), true);
+  // Compare-and-delete in one statement: atomic against every other writer in any process.
+  define(
+      kEraseIfValue,
+      fmt::format("DELETE FROM {} WHERE key = {} AND value = {} RETURNING expires", t, p(1), p(2)),
+      true, false);
   define(kIncr,
          fmt::format("UPDATE {} SET value = {}, written = {} WHERE key = {} AND {} AND {} "
                      "RETURNING value",

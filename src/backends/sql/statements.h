@@ -28,6 +28,7 @@ enum StatementId : int {
   kCullExpiring,     // limit: the expiring rows closest to expiry, least recently written first
   kCullNever,        // limit: never-expiring rows, least recently written first
   kStats,            // now → rows, expired rows
+  kEraseIfValue,     // key, value → expires of the removed row
   kStatementCount
 };
 
