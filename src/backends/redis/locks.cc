@@ -53,6 +53,10 @@ Result<bool> RedisBackend::unlock(std::string_view key, std::string_view token) 
   });
 }
 
+Result<bool> RedisBackend::erase_if_value(std::string_view key, std::string_view expected) {
+  return unlock(key, expected);
+}
+
 }  // namespace redis_internal
 
 namespace redis {

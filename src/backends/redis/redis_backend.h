@@ -38,6 +38,8 @@ class RedisBackend final : public Backend {
   Result<bool> add(std::string_view key, std::string_view value, Expiry expiry) override;
   Result<bool> touch(std::string_view key, Expiry expiry) override;
   Result<bool> erase(std::string_view key) override;
+  // One compare-and-delete script (the unlock script): atomic on the server.
+  Result<bool> erase_if_value(std::string_view key, std::string_view expected) override;
   Result<std::int64_t> incr(std::string_view key, std::int64_t delta) override;
   Status clear() override;
   Result<Ttl> ttl(std::string_view key) override;

@@ -246,6 +246,21 @@ TEST(RedisPrivate, IncrScriptIsLoadedOnceThenRunByItsDigest) {
   EXPECT_EQ(*backend->incr("n", 10), 14);
 }
 
+TEST(RedisPrivate, EraseIfValueIsOneCompareAndDeleteScript) {
+  ServerProcess server = testing::start_private_redis();
+  auto backend = backend_for({.locations = {testing::url_of(server)}});
+  ASSERT_OK(backend->set("lease", "token-a", Expiry::never()));
+  EXPECT_FALSE(*backend->erase_if_value("lease", "token-b"));
+  EXPECT_EQ(backend->get("lease")->value().view(), "token-a");
+  EXPECT_TRUE(*backend->erase_if_value("lease", "token-a"));
+  EXPECT_FALSE(backend->get("lease")->has_value());
+  RawRedis raw("127.0.0.1", server.port());
+  // Each call is the script (the first EVALSHA answered NOSCRIPT, then EVAL, then EVALSHA),
+  // not a read-compare-erase from the client.
+  EXPECT_EQ(raw.calls("eval"), 1);
+  EXPECT_EQ(raw.calls("evalsha"), 2);
+}
+
 TEST(RedisPrivate, ReadsGoToTheReplicaAndFallBackToThePrimary) {
   // The "replica" is a separate server, so where each call went is visible.
   ServerProcess primary = testing::start_private_redis();
