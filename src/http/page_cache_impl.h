@@ -10,6 +10,7 @@
 
 #include "cachekit/http/cache_key.h"
 #include "cachekit/http/page_cache.h"
+#include "cachekit/lease.h"
 #include "http/coalescer.h"
 #include "http/entry.h"
 #include "http/header_list.h"
@@ -91,6 +92,13 @@ struct PageCache::Impl {
   // The lease name that makes one process of a fleet do a page's work ("lease:" + what).
   [[nodiscard]] std::string lease_name(std::string_view what, const Lookup& found,
                                        const Request& request) const;
+  // The fleet lease of a miss on a shared store (fleet.cc): held (or nullopt) when this
+  // process should run the handler; a hit when another process stored the page meanwhile.
+  struct FleetTurn {
+    std::optional<Lease> lease;
+    std::optional<Response> hit;
+  };
+  FleetTurn take_fleet_turn(const Request& request, const Lookup& found) const;
   [[nodiscard]] bool shared_store() const noexcept {
     return options.cache->backend_info().outlives_process;
   }

@@ -113,6 +113,12 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
     current = &again;
   }
 
+  // On a shared store, one process of the fleet runs the handler; the others wait for its page.
+  FleetTurn turn;
+  if (shared_store()) {
+    turn = take_fleet_turn(request, *current);
+    if (turn.hit) return std::move(*turn.hit);  // the guard sends our waiters to the store
+  }
   // If the handler throws (with no stale page to serve), the guard releases the waiters.
   Called called = call_handler(request, handler, *current);
   if (called.stale) {
