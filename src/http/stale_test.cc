@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "cachekit/http/page_cache.h"
+#include "cachekit/server/metrics.h"
 #include "support/http_test_util.h"
 
 namespace cachekit::http {
@@ -175,6 +176,32 @@ TEST_F(StalePages, StoreKeepsThePageThroughTheLongerWindow) {
   c_.clock.advance(seconds(59));
   status_ = 500;
   EXPECT_EQ(serve().status, 200);  // the store still had it at 59 s
+}
+
+TEST_F(StalePages, MetricsCountStalePagesByReason) {
+  page(seconds(5), seconds(30));
+  serve();
+  c_.clock.advance(seconds(12));
+  server::Metrics metrics({});
+  Response revalidating = serve();  // stale-while-revalidate
+  ASSERT_TRUE(revalidating.cache_status);
+  metrics.record_cache_status("default", *revalidating.cache_status);
+  pc_.reset();  // joins the refresh, which stores a fresh page
+  c_.clock.advance(seconds(17));  // the refreshed page: past its swr window, inside its sie
+  page(seconds(5), seconds(30));
+  status_ = 502;
+  Response error = serve();  // the refreshed page in place of the 502
+  ASSERT_TRUE(error.cache_status);
+  metrics.record_cache_status("default", *error.cache_status);
+  std::string text = metrics.render();
+  EXPECT_NE(text.find("cachekit_page_cache_requests_total{cache=\"default\",result=\"stale\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("cachekit_page_cache_requests_total{cache=\"default\",result=\"stale_error\"} 1"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(metrics.cache_outcomes("default", server::CacheOutcome::kHit), 0U);
 }
 
 }  // namespace

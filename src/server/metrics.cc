@@ -16,11 +16,11 @@ namespace {
 
 constexpr int kFirstStatus = 100;
 constexpr std::size_t kStatuses = 500;  // 100..599
-constexpr std::size_t kOutcomes = 4;
+constexpr std::size_t kOutcomes = 6;
 constexpr std::string_view kOther = "other";
 
-constexpr std::array<std::string_view, kOutcomes> kOutcomeNames = {"hit", "miss", "collapsed",
-                                                                   "bypass"};
+constexpr std::array<std::string_view, kOutcomes> kOutcomeNames = {
+    "hit", "miss", "collapsed", "bypass", "stale", "stale_error"};
 
 // Request latency buckets, in seconds: 100 µs (a cache hit on loopback) to 10 s.
 std::vector<double> latency_buckets() {
@@ -106,6 +106,8 @@ Histogram::Snapshot Histogram::snapshot() const {
 // ---- Cache-Status ----
 
 CacheOutcome outcome_of(const http::CacheStatus& status) noexcept {
+  if (status.stale == http::CacheStatus::Stale::kWhileRevalidate) return CacheOutcome::kStale;
+  if (status.stale == http::CacheStatus::Stale::kIfError) return CacheOutcome::kStaleError;
   if (status.is_hit()) return CacheOutcome::kHit;
   if (status.collapsed) return CacheOutcome::kCollapsed;
   if (!status.detail.empty()) return CacheOutcome::kBypass;
@@ -265,7 +267,8 @@ void Metrics::render_caches(std::string& out) const {
   for (std::size_t i = 0; i < count; ++i) slots.push_back(&caches_[i]);
   slots.push_back(&caches_[kMaxCaches - 1]);
   header(out, "cachekit_page_cache_requests_total",
-         "Page-cache outcomes by cache (from Cache-Status): hit, miss, collapsed, bypass.",
+         "Page-cache outcomes by cache (from Cache-Status): hit, miss, collapsed, bypass, "
+         "stale (while revalidating), stale_error (in place of an error).",
          "counter");
   for (const CacheSlot* slot : slots) {
     for (std::size_t o = 0; o < kOutcomes; ++o) {

@@ -80,9 +80,10 @@ class Histogram {
 };
 
 // How a page-cache outcome is counted.
-enum class CacheOutcome : std::uint8_t { kHit, kMiss, kCollapsed, kBypass };
+enum class CacheOutcome : std::uint8_t { kHit, kMiss, kCollapsed, kBypass, kStale, kStaleError };
 
-// A hit is kHit, a collapsed miss kCollapsed, a miss with a detail (not stored, or not
+// A stale page served while revalidating is kStale, one served in place of an error
+// kStaleError; a hit is kHit, a collapsed miss kCollapsed, a miss with a detail (not stored, or not
 // cacheable at all) kBypass, any other miss kMiss.
 [[nodiscard]] CacheOutcome outcome_of(const http::CacheStatus& status) noexcept;
 
