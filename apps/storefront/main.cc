@@ -171,6 +171,7 @@ int serve(const Flags& flags, const JobFlags& job_flags) {
   storefront::add_playground_routes(server.router(), app);
   storefront::add_store_routes(server.router(), app);
   server.watch_cache("default", cache);
+  if (jobs) server.add_metrics_text([&jobs] { return jobs->scheduler().metrics_text(); });
   server.run([&](cachekit::server::Server& s) {
     std::printf("storefront listening on http://%s:%u (cache: %s, upstream: %s)\n",
                 settings.address.c_str(), s.port(), cache.backend_info().name.c_str(),
