@@ -17,7 +17,8 @@
 #
 # Knobs (environment): FRESH_TIMEOUT, FRESH_USERS, FRESH_SPAWN, OUTAGE_AT, OUTAGE, OUTAGE_RUN,
 # EXPIRY_RUN (seconds), STALE_IF_ERROR, STALE_WHILE_REVALIDATE (seconds), REFRESH_INTERVAL
-# (seconds between the worker's runs; default FRESH_TIMEOUT / 2).
+# (seconds between the worker's runs; default FRESH_TIMEOUT / 2), WORKERS (worker processes
+# with CACHE=redis, default 2).
 
 FRESH_TIMEOUT=${FRESH_TIMEOUT:-5}
 FRESH_USERS=${FRESH_USERS:-$HELLO_USERS}
@@ -33,6 +34,7 @@ fi
 # Stale pages must outlive the outage: the page may have expired just before it began.
 STALE_IF_ERROR=${STALE_IF_ERROR:-$((2 * OUTAGE))}
 STALE_WHILE_REVALIDATE=${STALE_WHILE_REVALIDATE:-$((6 * FRESH_TIMEOUT))}
+WORKERS=${WORKERS:-2}
 REFRESH_INTERVAL=${REFRESH_INTERVAL:-$(awk -v t="$FRESH_TIMEOUT" 'BEGIN {print t / 2}')}
 
 # A line between progress lines (which a terminal rewrites in place).
@@ -98,23 +100,36 @@ outage_run() {
 }
 
 # ---- Refreshing in the background ----
-# Prints the refresh jobs' lines for the page ("... hello_page 2004 ms ok") from LOG while
-# locust runs.
-show_page_refreshes() {
-  local log=$1 prefix='    '
-  [[ -t 1 ]] && prefix=$'\r\033[K    '
-  tail --pid="$LOCUST_PID" -n 0 -F "$log" 2>/dev/null |
-    awk -v prefix="$prefix" '/ hello_page / {print prefix "refresh: " $0; fflush()}'
+# The refresh jobs print one line per run: "2026-12-06 05:30:01 hello_page 2004 ms ok".
+JOB_LINE='^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} [a-z_]+ [0-9]+ ms '
+
+# job_runs [JOB] LOG...: how many runs (of JOB, default any) the LOGs show.
+job_runs() {
+  local job='[a-z_]+'
+  [[ $1 = */* ]] || { job=$1; shift; }
+  cat "$@" | grep -cE "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} $job [0-9]+ ms " || true
 }
 
-# Waits (up to 30 s) for the jobs' first refresh of the page in LOG: from then on no reader
-# should find it missing.
+# show_page_refreshes LOG WHO: prints WHO's refreshes of the page as they happen, until locust
+# ends.
+show_page_refreshes() {
+  local prefix='    ' line
+  [[ -t 1 ]] && prefix=$'\r\033[K    '
+  tail --pid="$LOCUST_PID" -n 0 -F "$1" 2>/dev/null | while IFS= read -r line; do
+    if [[ $line =~ $JOB_LINE && $line = *" hello_page "* ]]; then
+      printf '%s%s: %s\n' "$prefix" "$2" "$line"
+    fi
+  done
+}
+
+# Waits (up to 30 s) for the jobs' first refresh of the page in one of the LOGs: from then on
+# no reader should find it missing.
 wait_first_refresh() {
   for _ in $(seq 1 300); do
-    grep -q ' hello_page .* ok' "$1" 2>/dev/null && return 0
+    (($(job_runs hello_page "$@") > 0)) && return 0
     sleep 0.1
   done
-  die "no refresh of the page within 30 s; see $1"
+  die "no refresh of the page within 30 s; see $*"
 }
 
 # expiry_run NAME LABEL HELLO_TIMEOUT [FLAGS...]: the load on a warm page for EXPIRY_RUN s.
@@ -129,38 +144,53 @@ expiry_run() {
   stop_process "$FRESH_PID"
 }
 
-# worker_run NAME LABEL: the refresh jobs keep the page fresh — `storefront worker` against
-# Redis (cache in database 2, broker in database 1), or --refresh-jobs on locmem.
+# worker_run NAME LABEL: the refresh jobs keep the page fresh. On Redis, WORKERS processes
+# (`storefront worker`, default 2) with the cache in database 2 and the schedule and leases in
+# database 1, the lesson's broker: whichever holds the lease runs a job, once per interval for
+# the fleet. On locmem the jobs run inside the storefront (--refresh-jobs).
 worker_run() {
-  local name=$1 label=$2 log worker_pid='' shown_pid
+  local name=$1 label=$2 logs=() workers=() shown=() i pid log before
   if [[ $CACHE = redis ]]; then
     start_fresh_storefront "$name" "$FRESH_TIMEOUT"
-    log=$RUN_DIR/$name.worker.log
     local broker=redis://127.0.0.1:$REDIS_PORT/1
     echo "  \$ storefront worker --cache-url $CACHE_URL --broker-url $broker" \
-      "--interval $REFRESH_INTERVAL --page-host 127.0.0.1:$FRESH_PORT ..."
-    "$STOREFRONT" worker --config "$CONFIG" --cache-url "$CACHE_URL" --broker-url "$broker" \
-      --interval "$REFRESH_INTERVAL" --page-host "127.0.0.1:$FRESH_PORT" \
-      --upstream "http://127.0.0.1:$UPSTREAM_PORT" --upstream-delay "$DELAY" \
-      --hello-timeout "$FRESH_TIMEOUT" >"$log" 2>&1 &
-    worker_pid=$!
-    PIDS+=("$worker_pid")
+      "--interval $REFRESH_INTERVAL --page-host 127.0.0.1:$FRESH_PORT ...   (× $WORKERS)"
+    for i in $(seq 1 "$WORKERS"); do
+      logs+=("$RUN_DIR/$name.worker$i.log")
+      "$STOREFRONT" worker --config "$CONFIG" --cache-url "$CACHE_URL" --broker-url "$broker" \
+        --interval "$REFRESH_INTERVAL" --page-host "127.0.0.1:$FRESH_PORT" \
+        --upstream "http://127.0.0.1:$UPSTREAM_PORT" --upstream-delay "$DELAY" \
+        --hello-timeout "$FRESH_TIMEOUT" >"${logs[-1]}" 2>&1 &
+      workers+=($!)
+      PIDS+=($!)
+    done
   else
     echo "  \$ storefront --refresh-jobs --interval $REFRESH_INTERVAL ...   (locmem: in-process)"
     start_fresh_storefront "$name" "$FRESH_TIMEOUT" --refresh-jobs --interval "$REFRESH_INTERVAL"
-    log=$RUN_DIR/$name.storefront.log
+    logs=("$RUN_DIR/$name.storefront.log")
   fi
-  wait_first_refresh "$log"
+  wait_first_refresh "${logs[@]}"
+  before=$(job_runs "${logs[@]}")
+  local page_before
+  page_before=$(job_runs hello_page "${logs[@]}")
   fresh_locust "$name" "$label" "$EXPIRY_RUN"
-  show_page_refreshes "$log" &
-  shown_pid=$!
+  for i in "${!logs[@]}"; do
+    log=${logs[$i]}
+    if [[ $CACHE = redis ]]; then
+      show_page_refreshes "$log" "worker $((i + 1))" &
+    else
+      show_page_refreshes "$log" "storefront's jobs" &
+    fi
+    shown+=($!)
+  done
   progress "$label" "$RUN_DIR/$name" "$LOCUST_PID"
-  wait "$shown_pid" || true
-  # The jobs stop before the calls are counted: what they started during the run is counted.
-  [[ -n $worker_pid ]] && stop_process "$worker_pid"
+  for pid in "${shown[@]}"; do wait "$pid" || true; done
+  # The jobs stop (a running refresh finishes) before the calls are counted.
+  for pid in "${workers[@]}"; do stop_process "$pid"; done
   stop_process "$FRESH_PID"
   finish_locust "$name"
-  grep -c ' hello_page .* ok' "$log" >"$RUN_DIR/$name.page_refreshes" || true
+  echo "$(($(job_runs hello_page "${logs[@]}") - page_before))" >"$RUN_DIR/$name.page_refreshes"
+  echo "$(($(job_runs "${logs[@]}") - before))" >"$RUN_DIR/$name.job_runs"
 }
 
 # ---- the table ----
@@ -195,6 +225,20 @@ failures_of() {  # failures_of PHASE → "174 (54.0%)", or "-" when not run
   awk -v n="$(field "$1" 3)" -v f="$(field "$1" 4)" 'BEGIN {printf "%d (%.1f%%)", f, n ? 100 * f / n : 0}'
 }
 
+# The worker's line: its page refreshes during the run, and the storefront's own upstream calls
+# (all the calls but the jobs' runs).
+worker_summary() {
+  [[ -f $RUN_DIR/expiry_worker.job_runs ]] || return 0
+  local refreshes own
+  refreshes=$(cat "$RUN_DIR/expiry_worker.page_refreshes")
+  own=$(($(cat "$RUN_DIR/expiry_worker.upstream_calls") - $(cat "$RUN_DIR/expiry_worker.job_runs")))
+  local who="the storefront's jobs"
+  [[ $CACHE = redis ]] && who="$WORKERS workers sharing the broker"
+  echo "the worker: $refreshes page refreshes in ${EXPIRY_RUN} s ($who), one every" \
+    "$(awk -v n="$refreshes" -v s="$EXPIRY_RUN" 'BEGIN {printf "%.1f", n ? s / n : 0}') s;" \
+    "the storefront's own upstream calls: $own"
+}
+
 fresh_table() {
   printf "%-36s %8s %8s %7s %7s %7s %7s %8s\n" "run (hello_timeout ${FRESH_TIMEOUT} s)" \
     "requests" "failures" "%" "p50" "p99" "max" "upstream"
@@ -211,11 +255,10 @@ fresh_table() {
   echo "p99 across the expiries, over the steady state's ($(field expiry_steady 19) ms):" \
     "$(p99_ratio expiry_plain) with cache_page alone,"
   echo "  $(p99_ratio expiry_swr) with stale-while-revalidate, $(p99_ratio expiry_worker) with the worker"
-  echo "upstream calls per ${FRESH_TIMEOUT} s expiry window: $(calls_per expiry_plain "$FRESH_TIMEOUT")" \
-    "with cache_page alone, $(calls_per expiry_swr "$FRESH_TIMEOUT") with stale-while-revalidate;"
-  echo "  page refreshes per ${REFRESH_INTERVAL} s interval with the worker:" \
-    "$(calls_per expiry_worker "$REFRESH_INTERVAL" page_refreshes) (its upstream calls count" \
-    "the httpbin_result job too)"
+  echo "upstream calls per ${FRESH_TIMEOUT} s of run (the page's lifetime):" \
+    "$(calls_per expiry_plain "$FRESH_TIMEOUT") with cache_page alone," \
+    "$(calls_per expiry_swr "$FRESH_TIMEOUT") with stale-while-revalidate"
+  worker_summary
   echo "cache: $CACHE; users $FRESH_USERS, spawn rate $FRESH_SPAWN/s; upstream delay ${DELAY}s;" \
     "upstream killed ${OUTAGE_AT} s into the outage runs"
 }
