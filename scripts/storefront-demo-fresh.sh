@@ -18,7 +18,8 @@
 # Knobs (environment): FRESH_TIMEOUT, FRESH_USERS, FRESH_SPAWN, OUTAGE_AT, OUTAGE, OUTAGE_RUN,
 # EXPIRY_RUN (seconds), STALE_IF_ERROR, STALE_WHILE_REVALIDATE (seconds), REFRESH_INTERVAL
 # (seconds between the worker's runs; default FRESH_TIMEOUT / 2), WORKERS (worker processes
-# with CACHE=redis, default 2).
+# with CACHE=redis, default 2), FRESH_RUNS (the runs to do, by name, e.g. "expiry_steady
+# expiry_worker"; default all).
 
 FRESH_TIMEOUT=${FRESH_TIMEOUT:-5}
 FRESH_USERS=${FRESH_USERS:-$HELLO_USERS}
@@ -196,7 +197,7 @@ worker_run() {
 # ---- the table ----
 fresh_row() {  # fresh_row LABEL PHASE: requests, failures (and %), p50, p99, max, upstream calls
   if [[ ! -f $RUN_DIR/$2_stats.csv ]]; then
-    printf "%-36s %s\n" "$1" "(skipped: see above)"
+    printf "%-36s %s\n" "$1" "(not run)"
     return 0
   fi
   awk -F, -v label="$1" -v calls="$(cat "$RUN_DIR/$2.upstream_calls")" -v name="$(cat "$RUN_DIR/$2.row")" '
@@ -263,30 +264,37 @@ fresh_table() {
     "upstream killed ${OUTAGE_AT} s into the outage runs"
 }
 
+# wanted RUN: whether FRESH_RUNS (default: all) names RUN (outage_plain, outage_stale,
+# expiry_steady, expiry_plain, expiry_swr, expiry_worker).
+wanted() { [[ ${FRESH_RUNS:-all} = all || " $FRESH_RUNS " = *" $1 "* ]]; }
+
+# needs RUN FEATURE WHAT: whether RUN is wanted and this storefront has FEATURE (else says so).
+needs() {
+  wanted "$1" || return 1
+  storefront_has "$2" && return 0
+  echo "  skipped: this storefront has no $3"
+  return 1
+}
+
 run_fresh_data_steps() {
   local lesson_host=$HOST
   echo
   echo "== When the API is down: the upstream killed for ${OUTAGE} s during the load =="
-  outage_run outage_plain "API down, cache_page"
-  if storefront_has --stale-if-error; then
+  if wanted outage_plain; then outage_run outage_plain "API down, cache_page"; fi
+  if needs outage_stale --stale-if-error "--stale-if-error flag"; then
     outage_run outage_stale "API down, stale-if-error" --stale-if-error "$STALE_IF_ERROR"
-  else
-    echo "  skipped: this storefront has no --stale-if-error flag"
   fi
   echo
   echo "== Refreshing in the background: ${EXPIRY_RUN} s across expiries every ${FRESH_TIMEOUT} s =="
-  expiry_run expiry_steady "no expiry, cache_page" 3600
-  expiry_run expiry_plain "expiries, cache_page" "$FRESH_TIMEOUT"
-  if storefront_has --stale-while-revalidate; then
+  if wanted expiry_steady; then expiry_run expiry_steady "no expiry, cache_page" 3600; fi
+  if wanted expiry_plain; then expiry_run expiry_plain "expiries, cache_page" "$FRESH_TIMEOUT"; fi
+  if needs expiry_swr --stale-while-revalidate "--stale-while-revalidate flag"; then
     expiry_run expiry_swr "expiries, stale-while-revalidate" "$FRESH_TIMEOUT" \
       --stale-while-revalidate "$STALE_WHILE_REVALIDATE"
-  else
-    echo "  skipped: this storefront has no --stale-while-revalidate flag"
   fi
-  if storefront_has worker && storefront_has --refresh-jobs; then
+  if needs expiry_worker worker "worker command" &&
+    needs expiry_worker --refresh-jobs "--refresh-jobs flag"; then
     worker_run expiry_worker "expiries, worker"
-  else
-    echo "  skipped: this storefront has no worker command (nor --refresh-jobs)"
   fi
   echo
   fresh_table | tee "$RUN_DIR/fresh-table.txt"
