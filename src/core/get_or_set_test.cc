@@ -1,16 +1,20 @@
 // Cache::get_or_set's single-flight: concurrent misses of one key run the loader once.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <latch>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cachekit/backends/file.h"
 #include "cachekit/backends/locmem.h"
 #include "cachekit/cache.h"
+#include "support/backend_wrapper.h"
 
 namespace cachekit {
 namespace {
@@ -149,6 +153,25 @@ TEST(GetOrSet, AHitDoesNotCallTheLoader) {
   EXPECT_EQ(v.view(), "stored");
   EXPECT_EQ(calls, 0);
   EXPECT_EQ(cache.stats().collapsed_waits, 0u);
+}
+
+TEST(GetOrSet, AStoreErrorTakingTheFleetLeaseFailsOpen) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("cachekit-lease-fail-open-" + std::to_string(::getpid()));
+  auto store = std::make_shared<testing::BackendWrapper>(*make_file_backend({.directory = dir}));
+  ASSERT_TRUE(store->info().outlives_process);
+  Cache cache(store);
+  store->fail_calls(testing::Op::kAdd, 1);  // the first add() is the lease claim
+  int calls = 0;
+  Bytes v = cache.get_or_set("k", [&] {
+    ++calls;
+    return std::string("computed");
+  });
+  EXPECT_EQ(v.view(), "computed");
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(cache.get("k")->view(), "computed");
+  EXPECT_EQ(cache.stats().lease_waits, 0u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
