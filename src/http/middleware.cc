@@ -29,8 +29,9 @@ Middleware cache_middleware(PageCacheOptions options) {
     throw std::invalid_argument("cache_middleware: options.cache is null");
   }
   auto page_cache = std::make_shared<const PageCache>(std::move(options));
-  return
-      [page_cache](Request& request, const Next& next) { return page_cache->serve(request, next); };
+  return [page_cache](Request& request, const Next& next) {
+    return page_cache->serve_chained(request, next);
+  };
 }
 
 }  // namespace cachekit::http

@@ -60,6 +60,8 @@ struct PageCache::Impl {
   // update() for a method that is not GET/HEAD: invalidation on success.
   void update_other(const Request& request, Response& response) const;
 
+  // PageCache::serve / serve_chained.
+  Response serve(Request& request, const Handler& handler, bool handler_outlives_call) const;
   Response serve_miss(Request& request, const Handler& handler, const Lookup& lookup) const;
   Response lead(Request& request, const Handler& handler, const Lookup& lookup,
                 const std::string& flight_key, detail::Coalescer::Ticket ticket) const;
@@ -74,10 +76,17 @@ struct PageCache::Impl {
     Response response;
     CacheStatus status;
   };
-  // The lookup's stale entry served at once, when its stale-while-revalidate window is open
-  // and the request accepts stale; queues one background refresh of the page. nullopt: not.
-  std::optional<Response> serve_while_revalidate(const Request& request, const Handler& handler,
-                                                 const Lookup& found) const;
+  // True when the lookup's stale entry is inside its stale-while-revalidate window and the
+  // request accepts stale.
+  [[nodiscard]] bool while_revalidate_open(const Request& request, const Lookup& found) const;
+  // The stale entry served at once (`hit; detail=stale-while-revalidate; ttl=-N`), and one
+  // refresh of the page: in the background when `handler_outlives_call` (a copy of the handler
+  // runs on the refresher); otherwise (a middleware chain's next, valid during this call only)
+  // the first request to claim the refresh makes it itself, on the miss path, while the others
+  // get the stale page. Precondition: while_revalidate_open().
+  Response serve_stale(Request& request, const Handler& handler, const Lookup& found,
+                       bool handler_outlives_call) const;
+  Response stale_revalidating(const Request& request, const Lookup& found) const;
   // The handler's response — or, when it threw or answered 5xx and the lookup's stale entry is
   // inside its stale-if-error window, that entry (`stale` set). Rethrows what the handler threw
   // when there is no stale entry to serve.

@@ -27,6 +27,16 @@ bool Refresher::submit(std::string key, std::function<void()> task) {
   return true;
 }
 
+bool Refresher::claim(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  return keys_.insert(key).second;
+}
+
+void Refresher::release(const std::string& key) {
+  std::lock_guard lock(mutex_);
+  keys_.erase(key);
+}
+
 std::size_t Refresher::pending() const {
   std::lock_guard lock(mutex_);
   return keys_.size();

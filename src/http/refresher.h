@@ -34,6 +34,10 @@ class Refresher {
   // Queues `task` under `key`. False (and `task` dropped) when `key` is already queued or
   // running, the queue is full, or the Refresher is stopping. `task` must not throw.
   bool submit(std::string key, std::function<void()> task);
+  // Marks `key` as being refreshed by the caller's own thread: false when it already is
+  // (queued, running, or claimed). release() ends the claim.
+  bool claim(const std::string& key);
+  void release(const std::string& key);
   // Tasks queued or running now.
   [[nodiscard]] std::size_t pending() const;
 

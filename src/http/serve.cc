@@ -48,27 +48,38 @@ bool usable_by(const Request& request, const detail::Outcome& outcome) {
 }  // namespace
 
 Response PageCache::serve(Request& request, const Handler& handler) const {
+  return impl_->serve(request, handler, /*handler_outlives_call=*/true);
+}
+
+Response PageCache::serve_chained(Request& request, const Next& next) const {
+  return impl_->serve(request, next, /*handler_outlives_call=*/false);
+}
+
+Response PageCache::Impl::serve(Request& request, const Handler& handler,
+                                bool handler_outlives_call) const {
   if (!is_cacheable_method(request.method)) {
     Response response = handler(request);
-    update(request, response);
+    try {
+      update_other(request, response);
+    } catch (const std::exception&) {  // as PageCache::update(): the response goes out as is
+    }
     return response;
   }
   // A miss that fetch_and_keep() already looked up (on a server's io thread) is not read again.
   std::shared_ptr<PageLookup> kept = std::move(request.page_lookup);
   Impl::Lookup found;
-  if (kept && kept->owner == impl_.get() && !kept->hit) {
+  if (kept && kept->owner == this && !kept->hit) {
     found = std::move(*kept);
   } else {
     try {
-      found = impl_->lookup(request);
+      found = lookup(request);
     } catch (const std::exception&) {
       found = Impl::Lookup{};  // fail open: a lookup that could not finish is a miss
     }
   }
   if (found.hit) return std::move(*found.hit);
-  if (found.stale) {
-    if (auto stale = impl_->serve_while_revalidate(request, handler, found))
-      return std::move(*stale);
+  if (while_revalidate_open(request, found)) {
+    return serve_stale(request, handler, found, handler_outlives_call);
   }
   if (!found.uri) {
     Response response = handler(request);
@@ -77,7 +88,7 @@ Response PageCache::serve(Request& request, const Handler& handler) const {
                              {.fwd = CacheStatus::Fwd::kBypass, .detail = "invalid-host"});
     return response;
   }
-  return impl_->serve_miss(request, handler, found);
+  return serve_miss(request, handler, found);
 }
 
 Response PageCache::Impl::serve_miss(Request& request, const Handler& handler,

@@ -27,27 +27,61 @@ bool stale_open(const detail::Entry& entry, std::int64_t window_ms, TimePoint no
 
 }  // namespace
 
-std::optional<Response> PageCache::Impl::serve_while_revalidate(const Request& request,
-                                                                const Handler& handler,
-                                                                const Lookup& found) const {
+namespace {
+
+// The refresher's key for a page variant.
+std::string refresh_key(const Request& request, const PageLookup& found) {
+  return request.method + ' ' + found.header_key + ' ' + found.stale->meta.selecting;
+}
+
+// Ends a refresh claim when the request that holds it is done, however it ends.
+class ClaimGuard {
+ public:
+  ClaimGuard(detail::Refresher& refresher, std::string key)
+      : refresher_(refresher), key_(std::move(key)) {}
+  ~ClaimGuard() { refresher_.release(key_); }
+  ClaimGuard(const ClaimGuard&) = delete;
+  ClaimGuard& operator=(const ClaimGuard&) = delete;
+
+ private:
+  detail::Refresher& refresher_;
+  std::string key_;
+};
+
+}  // namespace
+
+bool PageCache::Impl::while_revalidate_open(const Request& request, const Lookup& found) const {
+  return found.stale &&
+         stale_open(*found.stale, found.stale->meta.stale_while_revalidate_ms, now()) &&
+         request_accepts_stale(request);
+}
+
+Response PageCache::Impl::stale_revalidating(const Request& request, const Lookup& found) const {
   TimePoint now = this->now();
-  if (!found.stale || !stale_open(*found.stale, found.stale->meta.stale_while_revalidate_ms, now) ||
-      !request_accepts_stale(request)) {
-    return std::nullopt;
-  }
-  std::string refresh_key =
-      request.method + ' ' + found.header_key + ' ' + found.stale->meta.selecting;
-  Request copy = request;
-  copy.page_lookup.reset();
-  refresher.submit(std::move(refresh_key),
-                   [this, copy = std::move(copy), handler]() mutable noexcept {
-                     refresh(std::move(copy), handler);
-                   });
   std::int64_t ttl = detail::ttl_seconds(found.stale->meta.fresh_until_ms, now);
   Response response = detail::replay(request, *found.stale, now);
   detail::set_cache_status(response, CacheStatus::stale_while_revalidate(ttl));
   counters.stale_while_revalidate.fetch_add(1, std::memory_order_relaxed);
   return response;
+}
+
+Response PageCache::Impl::serve_stale(Request& request, const Handler& handler, const Lookup& found,
+                                      bool handler_outlives_call) const {
+  if (handler_outlives_call) {
+    Request copy = request;
+    copy.page_lookup.reset();
+    refresher.submit(refresh_key(request, found),
+                     [this, copy = std::move(copy), handler]() mutable noexcept {
+                       refresh(std::move(copy), handler);
+                     });
+    return stale_revalidating(request, found);
+  }
+  // The handler (a middleware chain's next) may not be called after this request: the first
+  // request to claim the refresh makes it here, on the miss path; the others get the stale page.
+  std::string key = refresh_key(request, found);
+  if (!refresher.claim(key)) return stale_revalidating(request, found);
+  ClaimGuard claimed(refresher, std::move(key));
+  return serve_miss(request, handler, found);
 }
 
 PageCache::Impl::Called PageCache::Impl::call_handler(Request& request, const Handler& handler,

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <latch>
 #include <stdexcept>
+#include <thread>
 
 #include "cachekit/http/page_cache.h"
 #include "cachekit/server/metrics.h"
@@ -186,7 +187,7 @@ TEST_F(StalePages, MetricsCountStalePagesByReason) {
   Response revalidating = serve();  // stale-while-revalidate
   ASSERT_TRUE(revalidating.cache_status);
   metrics.record_cache_status("default", *revalidating.cache_status);
-  pc_.reset();  // joins the refresh, which stores a fresh page
+  pc_.reset();                    // joins the refresh, which stores a fresh page
   c_.clock.advance(seconds(17));  // the refreshed page: past its swr window, inside its sie
   page(seconds(5), seconds(30));
   status_ = 502;
@@ -202,6 +203,46 @@ TEST_F(StalePages, MetricsCountStalePagesByReason) {
       std::string::npos)
       << text;
   EXPECT_EQ(metrics.cache_outcomes("default", server::CacheOutcome::kHit), 0U);
+}
+
+// The middleware's next may not be called after the request: one request refreshes the page
+// itself while the others get the stale page at once, and nothing runs in the background.
+TEST_F(StalePages, MiddlewareRefreshesInOneRequestWhileOthersGetStale) {
+  Middleware middleware = cache_middleware({.cache = c_.cache.get(),
+                                            .page_timeout = seconds(10),
+                                            .clock = &c_.clock,
+                                            .stale_while_revalidate = seconds(30)});
+  std::latch refreshing(1), release(1);
+  std::atomic<int> calls{0};
+  Next next = [&](Request&) {
+    if (calls++ == 1) {  // the refresh
+      refreshing.count_down();
+      release.wait();
+      return Response::text("v2");
+    }
+    return Response::text("v1");
+  };
+  Request first = get("/mw/");
+  EXPECT_EQ(middleware(first, next).body, "v1");
+  c_.clock.advance(seconds(12));
+  Response refreshed;
+  std::thread refresher([&] {
+    Request r = get("/mw/");
+    refreshed = middleware(r, next);
+  });
+  refreshing.wait();
+  Request other = get("/mw/");
+  Response stale = middleware(other, next);
+  EXPECT_EQ(stale.body, "v1");
+  EXPECT_EQ(status_of(stale), "cachekit; hit; detail=stale-while-revalidate; ttl=-2");
+  release.count_down();
+  refresher.join();
+  EXPECT_EQ(refreshed.body, "v2");
+  EXPECT_NE(status_of(refreshed).find("fwd=stale; stored"), std::string::npos)
+      << status_of(refreshed);
+  Request after = get("/mw/");
+  EXPECT_EQ(middleware(after, next).body, "v2");
+  EXPECT_EQ(calls, 2);
 }
 
 }  // namespace

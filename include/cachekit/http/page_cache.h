@@ -150,8 +150,14 @@ class PageCache {
   // fetch(), else the handler — coalesced with concurrent misses of the same page — then
   // update(). Other methods: the handler, then update() (which invalidates on success).
   // A lookup kept by fetch_and_keep() for this request and this PageCache replaces the fetch.
-  // Rethrows what the handler throws; nothing else.
+  // Rethrows what the handler throws; nothing else. With a stale-while-revalidate window, a
+  // copy of `handler` may run after this call returns, on the PageCache's refresh thread (never
+  // after ~PageCache): it must own what it uses, as a cache_page handler does.
   Response serve(Request& request, const Handler& handler) const;
+  // serve() for a `next` valid only during the call (a middleware chain's rest): a stale page
+  // inside its stale-while-revalidate window is refreshed by one request itself, on the miss
+  // path, while concurrent requests get the stale page at once.
+  Response serve_chained(Request& request, const Next& next) const;
 
   // Removes the cached page(s) for an absolute URI `scheme://host/path?query` (the host is
   // spelled as keys spell it: lower-cased, no trailing dot, no default port; every method and
