@@ -149,8 +149,9 @@ TEST(WorkerEndToEnd, TwoWorkersKeepTheHelloPageFreshWithOneRefreshPerInterval) {
   const auto calls = upstream_calls(upstream.port()) - calls_before;
 
   // Two jobs, each run every interval ± 10 % plus its 0.2 s upstream call: 4 to 5 runs each in
-  // 5 s (±1 at the edges). Each worker running each job on its own would make about 17.
-  EXPECT_GE(calls, 5) << first.log() << second.log();
+  // 5 s (±1 at the edges; fewer when a loaded machine slows the runs). Each worker running each
+  // job on its own would make about 17.
+  EXPECT_GE(calls, 4) << first.log() << second.log();
   EXPECT_LE(calls, 12) << first.log() << second.log();
   EXPECT_GT(reads, 50);
   EXPECT_EQ(first.terminate(), 0);
