@@ -32,8 +32,11 @@ demo-build: configure
 	  echo "built in $$(($$(date +%s) - start)) s"
 
 # The library tour (a slow function, the CLI), then the storefront story: a slow upstream, a
-# locust load test before and after caching, the side-by-side table. CACHE=redis uses a
-# throwaway redis-server (database 2); FULL=1 runs the lesson's full load (500 users).
+# locust load test before and after caching, the side-by-side table; then the upstream down
+# during the load (stale-if-error) and the expiry boundaries (stale-while-revalidate, the
+# refresh worker). CACHE=redis uses a throwaway redis-server (cache in database 2, the workers'
+# broker in database 1); FULL=1 runs the lesson's full load (500 users); STEPS=fresh runs only
+# the new steps (scripts/storefront-demo lists the knobs).
 demo: demo-build
 	scripts/demo $(BUILD)
 	CACHE=$(CACHE) FULL=$(FULL) scripts/storefront-demo $(BUILD)
