@@ -45,9 +45,11 @@ note() {
 
 # Whether this storefront has a flag or a subcommand (built from a tree without the feature, it
 # has not: the step says so and is skipped).
+# (A subcommand is listed in --help on a line of its own: `worker --help` is no test, since
+# --help wins over an unexpected argument.)
 storefront_has() {
-  if [[ $1 = worker ]]; then "$STOREFRONT" worker --help >/dev/null 2>&1; else
-    "$STOREFRONT" --help 2>/dev/null | grep -q -- "$1"
+  if [[ $1 = -* ]]; then "$STOREFRONT" --help 2>/dev/null | grep -q -- "$1"; else
+    "$STOREFRONT" --help 2>/dev/null | grep -qE "^ +$1 "
   fi
 }
 
