@@ -42,7 +42,10 @@ milliseconds interval_of(const RefreshJobsFlags& flags, const Settings& settings
 // What the route's cache_page(settings.hello_timeout, ..., {.cache = &cache}) builds, so the
 // stored page is keyed and timed as a reader's miss would store it.
 http::PageCacheOptions hello_page_options(cachekit::Cache& cache, const Settings& settings) {
-  return {.cache = &cache, .page_timeout = settings.hello_timeout};
+  return {.cache = &cache,
+          .page_timeout = settings.hello_timeout,
+          .stale_while_revalidate = settings.hello_stale_while_revalidate,
+          .stale_if_error = settings.hello_stale_if_error};
 }
 
 // Renders the page and stores it for a `GET /playground/hello/` with Host `host`. A page that
