@@ -95,6 +95,8 @@ struct PageCache::Impl {
     std::optional<StaleAnswer> stale;
   };
   Called call_handler(Request& request, const Handler& handler, const Lookup& found) const;
+  // Publishes a stale page that replaced the leader's error to its waiters, and returns it.
+  Response publish_stale(detail::LeaderGuard& guard, const Lookup& found, StaleAnswer stale) const;
   // The background refresh: looks again (a refresh elsewhere may have stored the page), takes
   // the fleet lease on a shared store, runs the handler on `request` and stores its response.
   void refresh(Request request, const Handler& handler) const;

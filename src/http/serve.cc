@@ -132,19 +132,7 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
   }
   // If the handler throws (with no stale page to serve), the guard releases the waiters.
   Called called = call_handler(request, handler, *current);
-  if (called.stale) {
-    // The waiters get the same stale page: during an outage, one failing call per wave.
-    detail::Outcome outcome;
-    outcome.response = called.stale->response;
-    outcome.vary_names = current->list ? current->list->names : std::vector<std::string>{};
-    outcome.selecting = current->stale->meta.selecting;
-    CacheStatus status = called.stale->status;
-    status.collapsed = true;
-    outcome.status = status;
-    guard.publish(std::move(outcome));
-    detail::set_cache_status(called.stale->response, called.stale->status);
-    return std::move(called.stale->response);
-  }
+  if (called.stale) return publish_stale(guard, *current, std::move(*called.stale));
   Response response = std::move(called.response);
   Stored stored;
   try {
@@ -164,6 +152,20 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
   guard.publish(std::move(outcome));
   detail::set_cache_status(response, stored.status);
   return response;
+}
+
+// The waiters get the leader's stale page too: during an outage, one failing call per wave.
+Response PageCache::Impl::publish_stale(detail::LeaderGuard& guard, const Lookup& found,
+                                        StaleAnswer stale) const {
+  detail::Outcome outcome;
+  outcome.response = stale.response;  // header fields copied, body shared
+  outcome.vary_names = found.list ? found.list->names : std::vector<std::string>{};
+  outcome.selecting = found.stale->meta.selecting;
+  outcome.status = stale.status;
+  outcome.status->collapsed = true;
+  guard.publish(std::move(outcome));
+  detail::set_cache_status(stale.response, stale.status);
+  return std::move(stale.response);
 }
 
 Response PageCache::Impl::follow(Request& request, const Handler& handler, const Lookup& found,
