@@ -252,14 +252,14 @@ class Cache {
   auto get_or_set(std::string_view key, F&& compute, Timeout timeout = {}, Version version = {}) {
     using R = std::decay_t<std::invoke_result_t<F&>>;
     if constexpr (std::is_convertible_v<const R&, std::string_view>) {
-      if (auto hit = get(key, version)) return *hit;
+      if (auto hit = get(key, version)) return std::move(*hit);
       Loaded loaded = load_collapsed(key, timeout, version, [&]() -> std::optional<std::string> {
         return std::string(std::string_view(std::invoke(compute)));
       });
       if (loaded.bytes) return std::move(*loaded.bytes);
       return Bytes(std::string_view(std::invoke(compute)));
     } else {
-      if (auto hit = get<R>(key, version)) return *hit;
+      if (auto hit = get<R>(key, version)) return std::move(*hit);
       std::optional<R> computed;
       Loaded loaded = load_collapsed(key, timeout, version, [&]() -> std::optional<std::string> {
         computed.emplace(std::invoke(compute));
@@ -355,7 +355,7 @@ class Cache {
   // get_or_refresh's implementation (src/core/refresh.cc): the payload to return, or nullopt
   // when `load` could not encode its value.
   std::optional<Bytes> refresh_bytes(std::string_view key, Version version,
-                                     const RefreshPolicy& policy, LoadFunction load);
+                                     const RefreshPolicy& policy, const LoadFunction& load);
   std::optional<Bytes> load_fresh(std::string_view key, const std::string& final, Version version,
                                   const RefreshPolicy& policy, const LoadFunction& load);
   // Runs `load` and stores its value in an envelope; the payload (nullopt: not encodable).

@@ -46,7 +46,7 @@ milliseconds grace(const RefreshPolicy& policy) {
 }  // namespace
 
 std::optional<Bytes> Cache::refresh_bytes(std::string_view key, Version version,
-                                          const RefreshPolicy& policy, LoadFunction load) {
+                                          const RefreshPolicy& policy, const LoadFunction& load) {
   auto k = final_key(key, version);
   if (!k.ok()) {
     record_failure(k.status(), "get_or_refresh");
