@@ -44,9 +44,7 @@ inline void stop_and_wait(ServerProcess& server) {
   auto all_stopped = [&] {
     std::filesystem::path tasks = "/proc/" + std::to_string(server.pid()) + "/task";
     for (const auto& task : std::filesystem::directory_iterator(tasks)) {
-      std::ifstream stat(task.path() / "stat");
-      std::string line;
-      std::getline(stat, line);
+      const std::string line = read_proc_file(task.path() / "stat");
       auto close = line.rfind(')');  // "pid (comm) S ...": the state follows the name
       if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') {
         return false;

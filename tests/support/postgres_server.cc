@@ -86,8 +86,7 @@ std::vector<pid_t> children_of(pid_t parent) {
   for (const auto& entry : fs::directory_iterator("/proc", error)) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const std::string text = read_proc_file(entry.path() / "stat");
     const auto close = text.rfind(')');
     if (close == std::string::npos) continue;
     char state = 0;

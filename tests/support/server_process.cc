@@ -142,4 +142,27 @@ void ServerProcess::restart() {
   spawn();
 }
 
+std::string read_proc_fd(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n > 0) {
+      text.append(buffer, static_cast<std::size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      return n == 0 ? text : std::string();
+    }
+  }
+}
+
+std::string read_proc_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string text = read_proc_fd(fd);
+  ::close(fd);
+  return text;
+}
+
 }  // namespace cachekit::testing

@@ -55,4 +55,11 @@ class ServerProcess {
   pid_t pid_ = -1;
 };
 
+// The text of a /proc file such as /proc/<pid>/stat, or what could be read of it: "" when the
+// process went away — between listing /proc and opening the file, or between opening and
+// reading it (read() then fails with ESRCH, which std::ifstream turns into an exception).
+[[nodiscard]] std::string read_proc_file(const std::string& path);
+// The same for a file already open as `fd` (not closed here).
+[[nodiscard]] std::string read_proc_fd(int fd);
+
 }  // namespace cachekit::testing
