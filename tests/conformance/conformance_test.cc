@@ -308,6 +308,18 @@ TEST_P(BackendConformance, IncrAndDecrKeepTheStoredFormDecimal) {
   EXPECT_EQ(cache_->get<int>("n"), -10);
 }
 
+TEST_P(BackendConformance, IncrCarriesEverySixtyFourBitsOfTheDelta) {
+  constexpr std::int64_t kBig = (std::int64_t{1} << 33) + 5;
+  cache_->set("n", 1);
+  if (!stores()) return;
+  EXPECT_EQ(*cache_->incr("n", kBig), 1 + kBig);
+  EXPECT_EQ(*cache_->decr("n", kBig), 1);
+  EXPECT_EQ(*cache_->incr("n", -kBig), 1 - kBig);
+  EXPECT_EQ(*cache_->incr("n", std::numeric_limits<std::int64_t>::max()),
+            std::numeric_limits<std::int64_t>::max() + (1 - kBig));
+  expect_value("n", std::to_string(std::numeric_limits<std::int64_t>::max() + (1 - kBig)));
+}
+
 TEST_P(BackendConformance, IncrOnNonIntegerIsFailedPrecondition) {
   cache_->set("text", "abc");
   if (!stores()) return;

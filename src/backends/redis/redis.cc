@@ -9,7 +9,9 @@
 //    expiry, so EXISTS is pipelined behind it to tell them apart.
 //  - incr: INCRBY alone would create a missing key (Django's contract says kNotFound) and
 //    EXISTS-then-INCRBY from the client races with expiry and erase, so a three-line Lua
-//    script does both atomically on the server; INCRBY keeps the key's TTL. Errors from
+//    script does both atomically on the server; INCRBY keeps the key's TTL. The script returns
+//    the new value as the string GET reads, not INCRBY's integer: an integer crossing into Lua
+//    becomes a double and loses the low bits above 2^53. Errors from
 //    INCRBY come back as text: "not an integer" (kFailedPrecondition) and "overflow"
 //    (kOutOfRange).
 //  - get_many: one MGET; set_many: one pipeline of SET PX (one send, one read pass).
@@ -24,9 +26,9 @@ namespace cachekit::redis_internal {
 namespace {
 
 constexpr Script kIncrScript{
-    "a0cd47d1300e928180e698ffc079bdd5dd02691e",
-    "if redis.call('EXISTS',KEYS[1])==1 then return redis.call('INCRBY',KEYS[1],ARGV[1]) "
-    "else return false end"};
+    "cf83965f298ac51f3e4a192334ff97c4dd405fb6",
+    "if redis.call('EXISTS',KEYS[1])==1 then redis.call('INCRBY',KEYS[1],ARGV[1]) "
+    "return redis.call('GET',KEYS[1]) else return false end"};
 
 Result<std::optional<Bytes>> optional_bytes(std::string_view where, const redisReply& reply) {
   if (reply.type == REDIS_REPLY_NIL) return std::optional<Bytes>();
@@ -261,8 +263,14 @@ Result<std::int64_t> RedisBackend::incr(std::string_view key, std::int64_t delta
                             std::string_view(digits, static_cast<std::size_t>(end - digits)));
     if (!reply.ok()) return reply.status();
     switch ((*reply)->type) {
-      case REDIS_REPLY_INTEGER:
-        return static_cast<std::int64_t>((*reply)->integer);
+      case REDIS_REPLY_STRING: {
+        std::int64_t value = 0;
+        const char* last = (*reply)->str + (*reply)->len;
+        auto [ptr, ec] = std::from_chars((*reply)->str, last, value);
+        if (ec != std::errc() || ptr != last)
+          return unexpected_reply(c.where(), "EVALSHA", **reply);
+        return value;
+      }
       case REDIS_REPLY_NIL:  // the script's `false`
         return not_found_error(fmt::format("key '{}' not found", key));
       case REDIS_REPLY_ERROR:
