@@ -5,53 +5,67 @@
 // routes a negative delta to decr and inherits the rest. cachekit's contract is signed 64-bit
 // arithmetic with kOutOfRange on overflow, kFailedPrecondition on a non-integer, the expiry kept
 // and the stored form plain decimal (so other clients can read it and use their own incr). So:
-//  - delta ≥ 0 uses the native incr: one round trip, atomic, keeps the expiry. The only result
-//    it can get wrong is one above INT64_MAX; that is undone with a native decr by the same
-//    delta (exact, since the value is then ≥ delta) and reported as kOutOfRange. Between the two
-//    commands another reader can briefly see the out-of-range number.
-//  - a negative delta, and any value the native incr refuses (negative, non-numeric), go
+//  - every delta first goes to the native incr as its two's-complement bit pattern: adding
+//    2^64 − d modulo 2^64 subtracts d, so a decrement is the same one round trip, atomic and
+//    keeping the expiry, and cannot be starved by other clients' increments. A result at most
+//    INT64_MAX is exact. A larger one means the true result left the non-negative range: an
+//    increment past INT64_MAX (undone and reported as kOutOfRange) or a decrement below zero
+//    (undone, then done by the CAS loop below, which can store a negative number). The undo is
+//    a native incr by the opposite amount, exact modulo 2^64 whatever landed in between;
+//    until it lands, another reader can briefly see the out-of-range number.
+//  - a result below zero, and any value the native incr refuses (negative, non-numeric), go
 //    through a CAS loop on the meta protocol: `mg k v c t` reads value, CAS and remaining TTL
 //    atomically; the new value is written with `ms k C<cas> T<ttl>`, which fails if anything
 //    changed in between (then the loop reads again). The TTL goes back exactly as read, in the
 //    server's own seconds. A native decr could not be used: once it clamps at 0 the old value
-//    is lost.
+//    is lost. A lost race is not an error: the loop keeps trying for up to the io timeout,
+//    with a randomised pause that grows to 1 ms so that two of our own loops on one key stop
+//    colliding in step.
 // Values that another client decremented natively can carry trailing spaces (memcached pads a
 // shrinking number in place); they are accepted.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
+#include <random>
+#include <thread>
 
 #include "backends/memcached/memcached_backend.h"
 
 namespace cachekit::memcached_internal {
 
 namespace {
-constexpr int kMaxCasAttempts = 64;
 constexpr auto kInt64Max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+
+// The pause after the `lost`-th lost race in a row: uniform in [0, min(2^lost, 1000)] µs.
+void pause_after_lost_race(int lost) {
+  thread_local std::minstd_rand gen{std::random_device{}()};
+  const int cap = std::min(1000, 1 << std::min(lost, 10));
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(std::uniform_int_distribution<int>(0, cap)(gen)));
+}
 }  // namespace
 
-Result<std::int64_t> MemcachedBackend::incr_native(memcached_st* m, std::string_view key,
+Result<std::int64_t> MemcachedBackend::incr_native(std::size_t server, std::string_view key,
                                                    std::int64_t delta, bool& fall_back) {
   fall_back = false;
-  std::uint64_t value = 0;
-  auto amount = static_cast<std::uint64_t>(delta);
-  memcached_return_t rc =
-      call(m, key, [&] { return memcached_increment(m, key.data(), key.size(), amount, &value); });
-  if (rc == MEMCACHED_SUCCESS && value <= kInt64Max) return static_cast<std::int64_t>(value);
-  if (rc == MEMCACHED_SUCCESS) {
-    (void)call(m, key,
-               [&] { return memcached_decrement(m, key.data(), key.size(), amount, &value); });
-    return Status(StatusCode::kOutOfRange, "incr would overflow a 64-bit integer");
-  }
-  if (rc == MEMCACHED_NOTFOUND) return not_found_error("Key '" + std::string(key) + "' not found");
-  // "Non-numeric value" arrives as CLIENT_ERROR (text) or UNKNOWN_READ_FAILURE (binary status
-  // 6, which libmemcached does not map); the CAS path decides what the value really is.
-  if (rc == MEMCACHED_CLIENT_ERROR || rc == MEMCACHED_UNKNOWN_READ_FAILURE) {
+  const auto amount = static_cast<std::uint64_t>(delta);  // modulo 2^64, adding it adds delta
+  auto added = meta_.add(server, key, amount);
+  if (added.code() == StatusCode::kFailedPrecondition) {  // negative or not a number
     fall_back = true;
-    return Status(StatusCode::kFailedPrecondition, "not an unsigned integer");
+    return added.status();
   }
-  return failure(m, rc, "incr", key);
+  if (!added.ok()) return meta_failure(server, added.status());
+  observe(server, false);
+  if (!added->has_value()) return not_found_error("Key '" + std::string(key) + "' not found");
+  if (**added <= kInt64Max) return static_cast<std::int64_t>(**added);
+  // Out of the non-negative range: put it back (exact modulo 2^64 whatever landed meanwhile).
+  auto undone = meta_.add(server, key, 0 - amount);
+  if (!undone.ok()) return meta_failure(server, undone.status());
+  if (delta >= 0) return Status(StatusCode::kOutOfRange, "incr would overflow a 64-bit integer");
+  fall_back = true;  // the result is negative: only the CAS loop can store it
+  return Status(StatusCode::kFailedPrecondition, "below zero");
 }
 
 Status MemcachedBackend::meta_failure(std::size_t server, const Status& status) {
@@ -59,11 +73,11 @@ Status MemcachedBackend::meta_failure(std::size_t server, const Status& status) 
   return status;
 }
 
-Result<std::int64_t> MemcachedBackend::incr_by_cas(memcached_st* m, std::string_view key,
+Result<std::int64_t> MemcachedBackend::incr_by_cas(std::size_t server, std::string_view key,
                                                    std::int64_t delta) {
-  std::size_t server = server_of(m, key);
-  if (server == kNoServer) return unavailable_error("memcached: no live server for incr");
-  for (int attempt = 0; attempt < kMaxCasAttempts; ++attempt) {
+  const auto give_up_at = std::chrono::steady_clock::now() + cas_patience_;
+  int lost = 0;
+  for (;;) {
     auto item = meta_.get(server, key, /*with_value=*/true);
     if (!item.ok()) return meta_failure(server, item.status());
     observe(server, false);
@@ -83,9 +97,12 @@ Result<std::int64_t> MemcachedBackend::incr_by_cas(memcached_st* m, std::string_
     if (!stored.ok()) return meta_failure(server, stored.status());
     if (*stored == MetaClient::StoreOutcome::kStored) return *updated;
     // kChanged: someone wrote in between, read again. kMissing: the next read reports it.
+    ++lost;
+    if (std::chrono::steady_clock::now() >= give_up_at) break;
+    pause_after_lost_race(lost);
   }
-  return unavailable_error(
-      fmt::format("incr on '{}' lost {} races in a row; try again", key, kMaxCasAttempts));
+  return unavailable_error(fmt::format("incr on '{}' lost {} races in a row over {} ms; try again",
+                                       key, lost, cas_patience_.count()));
 }
 
 Result<std::int64_t> MemcachedBackend::incr(std::string_view key, std::int64_t delta) {
@@ -93,12 +110,12 @@ Result<std::int64_t> MemcachedBackend::incr(std::string_view key, std::int64_t d
   if (!lease.ok()) return lease.status();
   memcached_st* m = lease->get();
   if (Status s = admit(m, key); !s.ok()) return s;
-  if (delta >= 0) {
-    bool fall_back = false;
-    auto r = incr_native(m, key, delta, fall_back);
-    if (!fall_back) return r;
-  }
-  return incr_by_cas(m, key, delta);
+  std::size_t server = server_of(m, key);
+  if (server == kNoServer) return unavailable_error("memcached: no live server for incr");
+  bool fall_back = false;
+  auto r = incr_native(server, key, delta, fall_back);
+  if (!fall_back) return r;
+  return incr_by_cas(server, key, delta);
 }
 
 }  // namespace cachekit::memcached_internal

@@ -67,6 +67,7 @@ bool server_answered(memcached_return_t rc) noexcept {
 MemcachedBackend::MemcachedBackend(const MemcachedOptions& options,
                                    std::vector<ServerAddress> servers, memcached_st* master)
     : clock_(options.clock != nullptr ? options.clock : &SystemClock::instance()),
+      cas_patience_(options.io_timeout),
       servers_(servers),
       pool_(master, options.pool_size, options.pool_wait),
       health_(servers.size(), options.down_after_failures, options.retry_after),

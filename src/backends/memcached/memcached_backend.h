@@ -61,13 +61,14 @@ class MemcachedBackend final : public Backend {
                std::int64_t exptime);
   [[nodiscard]] std::optional<std::int64_t> exptime_of(Expiry expiry) const;
 
-  Result<std::int64_t> incr_native(memcached_st* handle, std::string_view key, std::int64_t delta,
+  Result<std::int64_t> incr_native(std::size_t server, std::string_view key, std::int64_t delta,
                                    bool& fall_back);
-  Result<std::int64_t> incr_by_cas(memcached_st* handle, std::string_view key, std::int64_t delta);
+  Result<std::int64_t> incr_by_cas(std::size_t server, std::string_view key, std::int64_t delta);
   Status meta_failure(std::size_t server, const Status& status);
 
   BackendInfo info_;
   const Clock* clock_;
+  std::chrono::milliseconds cas_patience_;  // how long a CAS incr keeps retrying lost races
   std::vector<ServerAddress> servers_;
   HandlePool pool_;
   ServerHealth health_;

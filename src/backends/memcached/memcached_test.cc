@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <libmemcached/memcached.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <map>
@@ -332,6 +333,39 @@ TEST_F(MemcachedPrivate, ConcurrentIncrAndDecrReachTheExactTotal) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(cache.get<int>("n"), 1000 + 2 * 150 * 3 - 2 * 150);
+}
+
+TEST_F(MemcachedPrivate, ADecrementGetsThroughWhileNativeIncrementsKeepLanding) {
+  // Other clients incrementing the counter without pause change its CAS between our read and
+  // our write most of the time: the decrement must keep trying, not give up after a few losses.
+  Cache cache(backend_);
+  cache.set("n", 1000, kNever);
+  std::atomic<bool> stop{false};
+  std::atomic<long> increments{0};
+  std::vector<std::thread> hammers;
+  for (int t = 0; t < 3; ++t) {
+    hammers.emplace_back([&] {
+      memcached_st* raw = memcached_create(nullptr);
+      memcached_behavior_set(raw, MEMCACHED_BEHAVIOR_KETAMA, 1);
+      memcached_server_add(raw, "127.0.0.1", static_cast<in_port_t>(first_.port()));
+      memcached_server_add(raw, "127.0.0.1", static_cast<in_port_t>(second_.port()));
+      std::uint64_t value = 0;
+      while (!stop.load()) {
+        if (memcached_increment(raw, ":1:n", 4, 1, &value) == MEMCACHED_SUCCESS) ++increments;
+      }
+      memcached_free(raw);
+    });
+  }
+  int failed = 0;
+  std::string first_error;
+  for (int i = 0; i < 300; ++i) {
+    auto r = cache.incr("n", -2);
+    if (!r.ok() && failed++ == 0) first_error = r.status().to_string();
+  }
+  stop = true;
+  for (auto& t : hammers) t.join();
+  EXPECT_EQ(failed, 0) << first_error;
+  EXPECT_EQ(cache.get<long>("n"), 1000 + increments.load() - 2 * (300 - failed));
 }
 
 TEST_F(MemcachedPrivate, GetManyPlacesEveryValueWhereItWasAskedFor) {

@@ -280,8 +280,9 @@ Result<std::string> MetaClient::exchange(std::size_t server, const std::string& 
   const std::string where = "memcached " + servers_[server].display();
   Result<std::string> reply = unavailable_error("not sent");
   // An idle connection may have been closed by a restarted server; that shows as a reset or
-  // EOF on first use, and one retry on a fresh connection is then safe: mg only reads, and an
-  // ms that did land makes its CAS stale, so the caller's loop reads again.
+  // EOF on first use, and one retry on a fresh connection is then safe: mg only reads, an ms
+  // that did land makes its CAS stale, so the caller's loop reads again, and an ma sent on a
+  // connection the server had already closed never reached it.
   for (int attempt = 0; attempt < 2; ++attempt) {
     bool reused = false;
     auto connection = checkout(server, reused);
@@ -342,6 +343,28 @@ Result<MetaClient::StoreOutcome> MetaClient::store_if_unchanged(std::size_t serv
   if (reply->starts_with("EX") || reply->starts_with("NS")) return StoreOutcome::kChanged;
   if (reply->starts_with("NF")) return StoreOutcome::kMissing;
   return server_error(servers_[server], *reply);
+}
+
+Result<std::optional<std::uint64_t>> MetaClient::add(std::size_t server, std::string_view key,
+                                                     std::uint64_t amount) {
+  auto token = meta_key(key);
+  if (!token.ok()) return token.status();
+  auto reply = exchange(server, "ma " + *token + " v D" + std::to_string(amount) + "\r\n", key);
+  if (!reply.ok()) return reply.status();
+  std::string_view text = *reply;
+  if (text.starts_with("NF")) return std::optional<std::uint64_t>();
+  if (text.starts_with("CLIENT_ERROR cannot increment")) {
+    return Status(StatusCode::kFailedPrecondition, "not an unsigned integer");
+  }
+  if (!text.starts_with("VA ")) return server_error(servers_[server], text);
+  auto eol = text.find("\r\n");
+  std::string_view number = text.substr(eol + 2, text.size() - eol - 4);
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), value);
+  if (ec != std::errc() || end != number.data() + number.size()) {
+    return server_error(servers_[server], text);
+  }
+  return std::optional<std::uint64_t>(value);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> MetaClient::stats(std::size_t server) {

@@ -52,6 +52,12 @@ class MetaClient {
                                           std::string_view value, std::uint64_t cas,
                                           std::int64_t exptime);
 
+  // `ma k v D<amount>`: memcached's own incr, 64-bit and wrapping at 2^64 (libmemcached's
+  // memcached_increment carries only 32 bits). The new value, nullopt when the key is missing,
+  // kFailedPrecondition when the stored value is not an unsigned decimal. Keeps the expiry.
+  Result<std::optional<std::uint64_t>> add(std::size_t server, std::string_view key,
+                                           std::uint64_t amount);
+
   // The server's `stats` as (name, value) pairs, in the server's order.
   Result<std::vector<std::pair<std::string, std::string>>> stats(std::size_t server);
 
