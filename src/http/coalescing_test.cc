@@ -274,5 +274,32 @@ TEST(Coalescing, ConcurrentAnonymousMissesStillCoalesceAfterACredentialedPass) {
   }
 }
 
+// An error answer (the upstream down: 502) says nothing about whether the page can be shared,
+// so it must not put the page into hit-for-pass: it did, and when the upstream came back every
+// miss called the handler for 30 s instead of the first wave coalescing behind one call.
+TEST(Coalescing, ConcurrentMissesAfterAnErrorAnswerStillCoalesce) {
+  ClockedCache store;
+  PageCache page({.cache = store.cache.get(), .clock = &store.clock});
+  std::atomic<bool> down{true};
+  std::atomic<int> calls{0};
+  Handler h = [&](Request&) {
+    if (down) return Response::text("bad gateway", 502);
+    if (++calls == 1) {  // hold until the others park behind us, or (the bug) call too
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (page.coalesced_waiters() < kThreads - 1 && calls.load() == 1 &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+    }
+    return Response::text("page");
+  };
+  Request first = get("/hot/");
+  ASSERT_EQ(page.serve(first, h).status, 502);
+  down = false;
+  auto responses = race(page, h, [](int) { return get("/hot/"); });
+  EXPECT_EQ(calls.load(), 1);
+  for (const Response& r : responses) EXPECT_EQ(r.body.view(), "page");
+}
+
 }  // namespace
 }  // namespace cachekit::http

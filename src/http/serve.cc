@@ -146,7 +146,10 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
     outcome.response = response;  // header fields copied, body shared
     outcome.vary_names = std::move(stored.vary_names);
     outcome.selecting = std::move(stored.selecting);
-  } else {
+  } else if (response.status < 500) {
+    // Unshareable by its nature (private, Set-Cookie, no-store…): let the next wave pass. A
+    // server error is not: the next wave should coalesce behind one call, most of all when the
+    // upstream has just come back.
     coalescer.mark_passing(flight_key, now());
   }
   guard.publish(std::move(outcome));
