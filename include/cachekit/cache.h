@@ -112,6 +112,7 @@ struct CacheStats {
   std::uint64_t early_refreshes = 0;          // refreshes started before fresh-until (XFetch)
   std::uint64_t refreshes = 0;                // background refreshes run
   std::uint64_t refresh_failures = 0;         // background refreshes whose loader threw
+  std::uint64_t refreshes_skipped = 0;  // background refreshes left to another process's lease
 };
 
 class StrictCache;

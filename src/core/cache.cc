@@ -164,6 +164,7 @@ CacheStats Cache::stats() const noexcept {
   s.early_refreshes = counters_->sum(detail::kEarlyRefreshes);
   s.refreshes = counters_->sum(detail::kRefreshes);
   s.refresh_failures = counters_->sum(detail::kRefreshFailures);
+  s.refreshes_skipped = counters_->sum(detail::kRefreshesSkipped);
   return s;
 }
 

@@ -31,6 +31,7 @@ enum Counter : std::size_t {
   kEarlyRefreshes,
   kRefreshes,
   kRefreshFailures,
+  kRefreshesSkipped,
   kCounterCount
 };
 

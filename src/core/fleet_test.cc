@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "cachekit/backends/sql.h"
 #include "cachekit/cache.h"
 #include "cachekit/lease.h"
+#include "cachekit/refresh.h"
 #include "support/redis_test_support.h"
 #include "support/sql_test_support.h"
 
@@ -120,6 +122,42 @@ TEST_P(Fleet, TheLeaseOfAHolderKilledWithSigkillExpiresAndAnotherProcessTakesOve
   EXPECT_LT(loaded_at - forked, milliseconds(5000));
   EXPECT_EQ(taker.stats().lease_waits, 1u);
   EXPECT_EQ(taker.stats().lease_takeovers, 1u);
+}
+
+// get_or_refresh's background refresh of a stale value, across processes: each process starts
+// one, and the lease lets only one of them call the loader; both serve the stale value at once.
+TEST_P(Fleet, TwoProcessesReadingAStaleKeyRefreshItOnce) {
+  const RefreshPolicy policy{.fresh_for = milliseconds(300),
+                             .stale_while_revalidate = std::chrono::seconds(60)};
+  std::atomic<int> loader_calls{0};
+  std::atomic<bool> release{false};
+  auto loader = [&] {
+    const int n = ++loader_calls;
+    if (n > 1) wait_until([&] { return release.load(); });  // a refresh: held until released
+    return "v" + std::to_string(n);
+  };
+  auto first = std::make_unique<Cache>(GetParam().make(tag), fleet_options(prefix));
+  auto second = std::make_unique<Cache>(GetParam().make(tag), fleet_options(prefix));
+  const auto loaded = steady_clock::now();
+  ASSERT_EQ(first->get_or_refresh("k", loader, policy).view(), "v1");
+  wait_until([&] { return steady_clock::now() - loaded > milliseconds(400); });  // now stale
+
+  EXPECT_EQ(first->get_or_refresh("k", loader, policy).view(), "v1");  // starts the refresh
+  wait_until([&] { return loader_calls.load() == 2; });  // which holds the lease from here on
+  EXPECT_EQ(second->get_or_refresh("k", loader, policy).view(), "v1");  // stale, at once
+  // Its refresh task finds the lease held and leaves the key to the holder.
+  wait_until([&] { return second->stats().refreshes_skipped == 1; });
+  EXPECT_EQ(second->stats().refreshes_skipped, 1u);
+  second.reset();
+  EXPECT_EQ(loader_calls.load(), 2);
+  release = true;
+  wait_until([&] { return first->stats().refreshes == 1; });
+  EXPECT_EQ(first->stats().refreshes, 1u);
+  first.reset();
+  EXPECT_EQ(loader_calls.load(), 2);  // the first load and one refresh for the fleet
+
+  Cache third(GetParam().make(tag), fleet_options(prefix));
+  EXPECT_EQ(third.get_or_refresh("k", loader, policy).view(), "v2");
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, Fleet,

@@ -137,6 +137,7 @@ void Cache::start_background_refresh(std::string_view key, const std::string& fi
     if (backend_->info().outlives_process) {
       auto claim = Lease::try_acquire(*this, lease_name(key), options_.lease_ttl);
       if (claim.ok() && !claim->held()) {  // another process is refreshing it
+        counters_->add(detail::kRefreshesSkipped);
         ticket->publish(std::nullopt);
         return;
       }

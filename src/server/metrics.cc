@@ -319,6 +319,9 @@ void Metrics::render_watched(std::string& out) const {
       {"cachekit_refreshes_total", "Background refreshes run.", &CacheStats::refreshes},
       {"cachekit_refresh_failures_total", "Background refreshes whose loader failed.",
        &CacheStats::refresh_failures},
+      {"cachekit_refreshes_skipped_total",
+       "Background refreshes left to another process that held the key's lease.",
+       &CacheStats::refreshes_skipped},
   };
   for (const Counter& c : kCounters) {
     header(out, c.name, c.help, "counter");

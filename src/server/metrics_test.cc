@@ -126,6 +126,7 @@ TEST(Metrics, RendersTheLoadCountersOfAWatchedCache) {
   EXPECT_THAT(text, HasSubstr("cachekit_early_refreshes_total{cache=\"quotes\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("cachekit_refreshes_total{cache=\"quotes\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("cachekit_refresh_failures_total{cache=\"quotes\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cachekit_refreshes_skipped_total{cache=\"quotes\"} 0\n"));
   EXPECT_THAT(text, HasSubstr("cachekit_backend_errors_total{cache=\"quotes\"} 0\n"));
 }
 
