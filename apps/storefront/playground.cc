@@ -112,12 +112,14 @@ class HelloView : public cachekit::server::View {
 
 }  // namespace
 
-http::Response render_hello_page(const HelloContext& hello) { return say_hello(hello, kFunction); }
-
-cachekit::Result<std::string> load_httpbin_result(const HelloContext& hello) {
+cachekit::Result<nlohmann::json> fetch_hello_data(const HelloContext& hello) {
   auto reply = hello.upstream.get_json(delay_path(hello));
   if (!reply.ok) return cachekit::unavailable_error("the upstream API failed: " + reply.error);
-  return reply.data.dump();
+  return std::move(reply.data);
+}
+
+http::Response render_hello_page(const HelloContext& hello, const nlohmann::json& data) {
+  return render_hello(hello, kFunction, data, "upstream");
 }
 
 void add_playground_routes(cachekit::server::Router& router, App& app) {

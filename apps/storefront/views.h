@@ -3,6 +3,7 @@
 // (an expensive query cached with the low-level API, and writes that expire it) and the index
 // page listing them all.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -37,12 +38,13 @@ struct App {
 void add_playground_routes(cachekit::server::Router& router, App& app);
 // The low-level step's key (/playground/hello/lowlevel/).
 inline constexpr std::string_view kHttpbinResultKey = "httpbin_result";
-// The lesson's /playground/hello/ page as its route's handler renders it: hello.html with the
-// upstream's answer, or a 502 when the upstream failed. Never throws.
-[[nodiscard]] cachekit::http::Response render_hello_page(const HelloContext& hello);
-// What the low-level step stores under kHttpbinResultKey: the upstream's answer as JSON text,
-// or why there is none (kUnavailable). Never throws.
-[[nodiscard]] cachekit::Result<std::string> load_httpbin_result(const HelloContext& hello);
+// One call of the upstream API the hello pages show: its JSON answer, or why there is none
+// (kUnavailable). Never throws.
+[[nodiscard]] cachekit::Result<nlohmann::json> fetch_hello_data(const HelloContext& hello);
+// The lesson's /playground/hello/ page as its route's handler renders it from the upstream's
+// answer `data` (what the low-level step stores under kHttpbinResultKey, as JSON text).
+[[nodiscard]] cachekit::http::Response render_hello_page(const HelloContext& hello,
+                                                         const nlohmann::json& data);
 
 // /store/products/...
 void add_store_routes(cachekit::server::Router& router, App& app);

@@ -48,18 +48,22 @@ http::PageCacheOptions hello_page_options(cachekit::Cache& cache, const Settings
           .stale_if_error = settings.hello_stale_if_error};
 }
 
-// Renders the page and stores it for a `GET /playground/hello/` with Host `host`. A page that
-// is not a 200 (the upstream failed) is not stored: the last good one stays.
-cachekit::Status refresh_page(const HelloContext& hello, const http::PageCache& pages,
-                              const std::string& host) {
+// One upstream call feeds both entries the readers use: the low-level step's httpbin_result
+// (the cache's default timeout, as that step's own set() uses) and the page, rendered from the
+// same answer and stored for a `GET /playground/hello/` with Host `host`. When the upstream
+// fails nothing is written: the last good entries stay.
+cachekit::Status refresh_hello(const HelloContext& hello, cachekit::Cache& cache,
+                               const http::PageCache& pages, const std::string& host) {
+  auto data = fetch_hello_data(hello);
+  if (!data.ok()) return data.status();
+  if (!cache.set(kHttpbinResultKey, data->dump())) {
+    return cachekit::unavailable_error(fmt::format("{} was not stored", kHttpbinResultKey));
+  }
   http::Request request;
   request.method = "GET";
   request.path = kHelloPath;
   request.headers.set("Host", host);
-  auto response = render_hello_page(hello);
-  if (response.status != 200) {
-    return cachekit::unavailable_error(fmt::format("the page answered {}", response.status));
-  }
+  auto response = render_hello_page(hello, *data);
   pages.update(request, response);
   if (!response.cache_status || !response.cache_status->stored) {
     const auto detail = response.cache_status ? response.cache_status->detail : "";
@@ -102,17 +106,11 @@ void HelloRefreshJobs::start(const HelloContext& hello, cachekit::Cache& cache,
   // A copy of the context (references to what outlives this object), not the caller's.
   const HelloContext& context = hello_.emplace(hello);
   page_cache_ = std::make_unique<http::PageCache>(hello_page_options(cache, context.settings));
-  const auto options = [this](std::string name) {
-    return cachekit::RefreshJobOptions{
-        .name = std::move(name), .interval = interval_, .jitter = 0.1, .lease_ttl = lease_ttl_};
-  };
-  scheduler_.add(options("hello_page"), [&context, pages = page_cache_.get(), page_host] {
-    return refresh_page(context, *pages, page_host);
-  });
-  // The cache's default timeout, as the low-level step's own set() uses.
-  scheduler_.refresh_key(
-      options(std::string(kHttpbinResultKey)), cache, std::string(kHttpbinResultKey),
-      [&context] { return load_httpbin_result(context); }, cachekit::Timeout());
+  scheduler_.add(
+      {.name = "hello_page", .interval = interval_, .jitter = 0.1, .lease_ttl = lease_ttl_},
+      [&context, &cache, pages = page_cache_.get(), page_host] {
+        return refresh_hello(context, cache, *pages, page_host);
+      });
   scheduler_.start();
 }
 

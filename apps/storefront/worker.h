@@ -1,7 +1,8 @@
 #pragma once
-// The storefront's background refresh jobs — the lesson's "celery job that updates the cache in
-// the background": they keep the /playground/hello/ page and the low-level step's
-// "httpbin_result" key fresh, so readers find them cached instead of waiting for the upstream.
+// The storefront's background refresh job — the lesson's "celery job that updates the cache in
+// the background": one upstream call per run keeps both the /playground/hello/ page and the
+// low-level step's "httpbin_result" key fresh, so readers find them cached instead of waiting
+// for the upstream.
 //
 //   storefront worker --config storefront.toml --cache-url redis://127.0.0.1:6379/2
 //       --broker-url redis://127.0.0.1:6379/1 --interval 60 --page-host 127.0.0.1:8000
@@ -9,10 +10,10 @@
 //
 // The page is rendered by the route's own code and stored with PageCache::update() for a
 // synthetic `GET /playground/hello/` whose Host is the page host, so a reader's request for
-// that Host finds it under the same key. The schedule and the leases live in the broker (a
-// cachekit::RefreshScheduler): any number of workers and serving processes refresh each entry
-// once per interval between them. Each run prints one line on stdout (time, job, took, ok or
-// failed) so the demo can show what the jobs did.
+// that Host finds it under the same key. The schedule and the lease live in the broker (a
+// cachekit::RefreshScheduler job named "hello_page"): any number of workers and serving
+// processes refresh the entries once per interval between them. Each run prints one line on stdout
+// (time, job, took, ok or failed) so the demo can show what the jobs did.
 
 #include <chrono>
 #include <memory>
@@ -44,9 +45,8 @@ class HelloRefreshJobs {
   HelloRefreshJobs(const HelloRefreshJobs&) = delete;
   HelloRefreshJobs& operator=(const HelloRefreshJobs&) = delete;
 
-  // Registers both jobs on `cache` (which, like what `hello` refers to, must outlive this
-  // object) with
-  // `page_host` as the page's Host, and starts the scheduler thread.
+  // Registers the job on `cache` (which, like what `hello` refers to, must outlive this object)
+  // with `page_host` as the page's Host, and starts the scheduler thread.
   void start(const HelloContext& hello, cachekit::Cache& cache, const std::string& page_host);
   // Stops the scheduler (a running refresh finishes first). Idempotent.
   void stop();
