@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,6 +37,7 @@ struct BackendInfo {
   bool outlives_process = false;  // entries survive the process (file, redis, ...)
   bool supports_keys = false;     // keys(pattern) works
   bool supports_stats = false;    // stats() works
+  bool has_change_feed = false;   // watch_changes() works
   KeyPolicy key_policy = KeyPolicy::kWarn;
   std::size_t max_key_bytes = 250;  // the length above which a key is warned about/refused
 };
@@ -46,6 +48,36 @@ using StatPairs = std::vector<std::pair<std::string, std::string>>;
 struct KeyValue {
   std::string_view key;
   std::string_view value;
+};
+
+// A live value with its remaining lifetime (what get_entry returns).
+struct StoredEntry {
+  Bytes value;
+  Ttl ttl;  // never, or the time left; never missing
+};
+
+// Told by a backend's change feed (Backend::watch_changes) which keys other clients changed.
+// Called from the feed's own thread: implementations must be thread-safe and quick.
+class ChangeListener {
+ public:
+  virtual ~ChangeListener() = default;
+  // The final key `key` was written, erased, expired or evicted, by any client.
+  virtual void changed(std::string_view key) = 0;
+  // Every key may have changed (the store was flushed).
+  virtual void all_changed() = 0;
+  // The feed started (true) or stopped (false) delivering changes. While it is stopped,
+  // changes are lost: whatever was derived from the store must be dropped and not rebuilt
+  // until it is delivering again. Called with false once before the first connection.
+  virtual void feed_live(bool live) = 0;
+};
+
+// A running change feed; destroying it stops the feed (no listener call after that returns).
+class ChangeFeed {
+ public:
+  virtual ~ChangeFeed() = default;
+  ChangeFeed() = default;
+  ChangeFeed(const ChangeFeed&) = delete;
+  ChangeFeed& operator=(const ChangeFeed&) = delete;
 };
 
 class Backend {
@@ -89,6 +121,14 @@ class Backend {
   // can lose its value; a store that can compare and delete in one step overrides it.
   virtual Result<bool> erase_if_value(std::string_view key, std::string_view expected);
 
+  // The value and its remaining lifetime. The default calls get() then ttl(); a store that
+  // can read both in one round trip overrides it. A key that expires or goes between the two
+  // reads is missing.
+  virtual Result<std::optional<StoredEntry>> get_entry(std::string_view key);
+  // Starts delivering to `listener` the keys that any client changes, until the returned feed
+  // is destroyed (`listener` must outlive it). kUnimplemented for a store that cannot tell
+  // (the default); info().has_change_feed says which can.
+  virtual Result<std::unique_ptr<ChangeFeed>> watch_changes(ChangeListener& listener);
   // Final keys matching a glob pattern (`*`, `?`, `[...]`, `\` escapes).
   virtual Result<std::vector<std::string>> keys(std::string_view pattern);
   virtual Result<StatPairs> stats();

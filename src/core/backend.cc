@@ -57,6 +57,20 @@ Result<bool> Backend::erase_if_value(std::string_view key, std::string_view expe
   return erase(key);
 }
 
+Result<std::optional<StoredEntry>> Backend::get_entry(std::string_view key) {
+  auto value = get(key);
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::optional<StoredEntry>();
+  auto left = ttl(key);
+  if (!left.ok()) return left.status();
+  if (left->is_missing()) return std::optional<StoredEntry>();
+  return std::optional<StoredEntry>(StoredEntry{std::move(**value), *left});
+}
+
+Result<std::unique_ptr<ChangeFeed>> Backend::watch_changes(ChangeListener&) {
+  return unimplemented_error("the " + info().name + " backend cannot report changes");
+}
+
 Result<std::vector<std::string>> Backend::keys(std::string_view) {
   return unimplemented_error("the " + info().name + " backend cannot list keys");
 }
