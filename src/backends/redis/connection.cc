@@ -9,6 +9,7 @@
 #include "backends/redis/connection.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -178,6 +179,23 @@ Result<Reply> Connection::read() {
   }
   --pending_;
   return Reply(static_cast<redisReply*>(raw));
+}
+
+Result<std::optional<Reply>> Connection::next_message(std::chrono::milliseconds wait, int wake_fd) {
+  void* raw = nullptr;
+  if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) return transport_error("read", EPROTO);
+  if (raw != nullptr) return std::optional<Reply>(Reply(static_cast<redisReply*>(raw)));
+  pollfd fds[2] = {{context_->fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  int ready = ::poll(fds, wake_fd >= 0 ? 2 : 1, static_cast<int>(wait.count()));
+  if (ready < 0 && errno != EINTR) return transport_error("poll", errno);
+  if (ready <= 0 || (fds[0].revents == 0)) return std::optional<Reply>();
+  // Readable: what has come is read without blocking, then parsed; a reply cut in two by
+  // the network is completed by the next call.
+  errno = 0;
+  if (redisBufferRead(context_) != REDIS_OK) return transport_error("read", errno);
+  if (redisGetReplyFromReader(context_, &raw) != REDIS_OK) return transport_error("read", EPROTO);
+  if (raw == nullptr) return std::optional<Reply>();
+  return std::optional<Reply>(Reply(static_cast<redisReply*>(raw)));
 }
 
 Result<Reply> Connection::read_ok() {

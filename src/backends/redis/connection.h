@@ -69,6 +69,11 @@ class Connection {
   // A reply that must not be an error reply; the server's error becomes a Status.
   Result<Reply> read_ok();
 
+  // For a connection in subscriber mode, whose replies come unasked (messages and pongs):
+  // the next one, waiting up to `wait` for it, or nullopt when none came or `wake_fd` became
+  // readable first (-1: no wake-up descriptor). A transport failure breaks the connection.
+  Result<std::optional<Reply>> next_message(std::chrono::milliseconds wait, int wake_fd);
+
   // Broken connections must be closed, not reused.
   [[nodiscard]] bool broken() const noexcept { return broken_; }
   [[nodiscard]] bool timed_out() const noexcept { return timed_out_; }

@@ -21,6 +21,7 @@
 #include <charconv>
 
 #include "backends/redis/redis_backend.h"
+#include "backends/redis/tracking.h"
 
 namespace cachekit::redis_internal {
 namespace {
@@ -145,7 +146,9 @@ RedisBackend::RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints
   info_.outlives_process = true;
   info_.supports_keys = true;
   info_.supports_stats = true;
+  info_.has_change_feed = true;
   info_.key_policy = KeyPolicy::kWarn;  // Redis keys are binary-safe, up to 512 MB
+  primary_ = endpoints.front();
   PoolOptions pool{{options_.connect_timeout, options_.io_timeout},
                    options_.pool_size,
                    options_.pool_wait,
@@ -182,6 +185,36 @@ Result<std::optional<Bytes>> RedisBackend::get(std::string_view key) {
     if (!reply.ok()) return reply.status();
     return optional_bytes(c.where(), **reply);
   });
+}
+
+// PTTL answers -2 when the key went between the two commands (another client's UNLINK or
+// its expiry): that is a miss, as a GET after it would be.
+Result<std::optional<StoredEntry>> RedisBackend::get_entry(std::string_view key) {
+  return on_reader([&](Connection& c) -> Result<std::optional<StoredEntry>> {
+    c.out().begin(2);
+    c.out().arg("GET");
+    c.out().arg(options_.key_namespace, key);
+    c.out().begin(2);
+    c.out().arg("PTTL");
+    c.out().arg(options_.key_namespace, key);
+    if (Status s = c.send(); !s.ok()) return s;
+    auto value_reply = c.read_ok();
+    if (!value_reply.ok() && c.broken()) return value_reply.status();
+    auto ms = integer(c.where(), "PTTL", c.read_ok());  // read even after an error reply
+    if (!value_reply.ok()) return value_reply.status();
+    if (!ms.ok()) return ms.status();
+    auto value = optional_bytes(c.where(), **value_reply);
+    if (!value.ok()) return value.status();
+    if (!value->has_value() || *ms == -2 || *ms == 0) return std::optional<StoredEntry>();
+    Ttl left = *ms == -1 ? Ttl::never() : Ttl::after(std::chrono::milliseconds(*ms));
+    return std::optional<StoredEntry>(StoredEntry{std::move(**value), left});
+  });
+}
+
+Result<std::unique_ptr<ChangeFeed>> RedisBackend::watch_changes(ChangeListener& listener) {
+  TrackingOptions tracking{
+      primary_, {options_.connect_timeout, options_.io_timeout}, options_.key_namespace};
+  return start_tracking(std::move(tracking), listener);
 }
 
 Status RedisBackend::set(std::string_view key, std::string_view value, Expiry expiry) {

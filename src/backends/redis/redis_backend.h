@@ -51,6 +51,10 @@ class RedisBackend final : public Backend {
   Result<std::size_t> erase_many(std::span<const std::string_view> keys) override;
   Result<std::vector<std::string>> keys(std::string_view pattern) override;
   Result<StatPairs> stats() override;
+  // GET and PTTL in one pipeline: one round trip.
+  Result<std::optional<StoredEntry>> get_entry(std::string_view key) override;
+  // CLIENT TRACKING in broadcast mode on the primary (tracking.h).
+  Result<std::unique_ptr<ChangeFeed>> watch_changes(ChangeListener& listener) override;
 
   Result<std::size_t> erase_pattern(std::string_view pattern);
   Result<std::optional<std::string>> try_lock(std::string_view key, std::chrono::milliseconds ttl);
@@ -101,6 +105,7 @@ class RedisBackend final : public Backend {
   RedisOptions options_;
   const Clock* clock_;
   BackendInfo info_;
+  Endpoint primary_;                          // where the change feed connects
   std::vector<std::unique_ptr<Pool>> pools_;  // the primary first
   std::atomic<std::size_t> next_replica_{0};
 };
