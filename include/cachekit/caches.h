@@ -45,6 +45,8 @@ class ConfigError : public std::runtime_error {
   std::string file_, alias_, field_;
 };
 
+class BackendRegistry;
+
 // What a backend factory is given: one cache's settings, already checked for shape.
 struct BackendSpec {
   std::string file;  // for error messages
@@ -56,6 +58,9 @@ struct BackendSpec {
   const Clock* clock = nullptr;
   // The cache's key_prefix: a shared store (Redis, SQL) scopes clear() to "<key_prefix>:".
   std::string key_prefix{};
+  // The registry the cache is built from: a backend made of other backends (tiered) builds
+  // its parts from it. nullptr: the built-in backends.
+  const BackendRegistry* registry = nullptr;
 
   // Typed option readers; they throw ConfigError naming `options.<name>` on a bad value.
   [[nodiscard]] std::optional<std::int64_t> integer_option(std::string_view name, std::int64_t min,
@@ -63,6 +68,9 @@ struct BackendSpec {
   [[nodiscard]] std::optional<double> number_option(std::string_view name) const;
   [[nodiscard]] std::optional<bool> bool_option(std::string_view name) const;
   [[nodiscard]] std::optional<std::string> string_option(std::string_view name) const;
+  // A table option's entries, each rendered as `options` holds them.
+  [[nodiscard]] std::optional<std::map<std::string, std::string, std::less<>>> table_option(
+      std::string_view name) const;
   // Throws ConfigError for the first option not in `known`.
   void reject_unknown_options(std::initializer_list<std::string_view> known) const;
   [[nodiscard]] ConfigError error(std::string field, std::string problem) const;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <sstream>
 
 #include "cachekit/caches.h"
 #include "config/builtin_backends.h"
@@ -75,6 +76,21 @@ std::optional<std::string> BackendSpec::string_option(std::string_view name) con
   auto value = (*table)["v"].value_exact<std::string>();
   if (!value) throw wrong_type(*this, name, "a string");
   return value;
+}
+
+std::optional<std::map<std::string, std::string, std::less<>>> BackendSpec::table_option(
+    std::string_view name) const {
+  auto table = option_value(*this, name);
+  if (!table) return std::nullopt;
+  const auto* inner = (*table)["v"].as_table();
+  if (inner == nullptr) throw wrong_type(*this, name, "a table");
+  std::map<std::string, std::string, std::less<>> out;
+  for (const auto& [key, value] : *inner) {
+    std::ostringstream text;
+    text << toml::toml_formatter(value, toml::format_flags::none);
+    out.emplace(std::string(key.str()), text.str());
+  }
+  return out;
 }
 
 void BackendSpec::reject_unknown_options(std::initializer_list<std::string_view> known) const {

@@ -24,7 +24,8 @@ class BackendRegistry;
   X(dummy)                           \
   X(redis)                           \
   X(memcached)                       \
-  X(sql)
+  X(sql)                             \
+  X(tiered)
 
 #define CACHEKIT_DECLARE_BACKEND_REGISTRATION(name) \
   void register_##name##_backend(BackendRegistry&);

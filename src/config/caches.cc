@@ -420,7 +420,8 @@ BuiltCaches build(const Settings& settings, const Clock* clock, const BackendReg
                        .locations = cache.locations,
                        .options = cache.backend_options,
                        .clock = clock,
-                       .key_prefix = cache.cache_options.key_prefix};
+                       .key_prefix = cache.cache_options.key_prefix,
+                       .registry = &registry};
       backend = make_backend(spec, registry);
     }
     CacheOptions options = cache.cache_options;
