@@ -193,6 +193,43 @@ TEST(TieredRedis, AnotherCachekitProcessesWriteDropsTheLocalCopy) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << command;
   EXPECT_TRUE(eventually([&] { return cache.get<std::string>("greeting") == "bonjour"; }));
 }
+
+// Runs `cachekit --config <config> <args>`; its stdout, or "exit N" when it failed.
+std::string cli(const std::filesystem::path& config, const std::string& args) {
+  const std::string command = "env -u CACHEKIT_CACHE_URL '" + std::string(CACHEKIT_CLI_PATH) +
+                              "' --config '" + config.string() + "' " + args + " 2>/dev/null";
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return "exit -1";
+  std::string out;
+  char buffer[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+  int status = ::pclose(pipe);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return "exit " + std::to_string(WEXITSTATUS(status));
+  }
+  return out;
+}
+
+TEST(TieredRedis, TheCliListsReadsDeletesAndClearsATieredCache) {
+  auto server = testing::start_private_redis();
+  const auto config = scratch("cli-admin") / "cachekit.toml";
+  std::ofstream(config) << "[caches.default]\nbackend = \"tiered\"\nkey_prefix = \"shop\"\n"
+                        << "options = { shared = \"" << testing::url_of(server, 2) << "\" }\n";
+  EXPECT_EQ(cli(config, "set a 1"), "");
+  EXPECT_EQ(cli(config, "set b 2 --timeout never"), "");
+  EXPECT_EQ(cli(config, "get a"), "1");
+  EXPECT_EQ(cli(config, "keys"), "a\nb\n");
+  EXPECT_EQ(cli(config, "ttl b"), "never\n");
+  EXPECT_EQ(cli(config, "delete a"), "");
+  EXPECT_EQ(cli(config, "get a"), "exit 1");
+  EXPECT_NE(cli(config, "stats").find("coherence"), std::string::npos);
+  RawRedis raw("127.0.0.1", server.port(), 2);
+  raw.command({"SET", "foreign", "keep"});
+  EXPECT_EQ(cli(config, "clear"), "");
+  EXPECT_EQ(cli(config, "keys"), "");
+  EXPECT_EQ(raw.command({"GET", "foreign"}).str, "keep");  // clear() is scoped to the prefix
+}
 #endif
 
 TEST(TieredRedis, AFlushDropsEveryLocalCopy) {
