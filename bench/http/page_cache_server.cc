@@ -3,7 +3,10 @@
 // from the in-process (locmem) store, one io thread, access log off. After the first request
 // every request is a page-cache hit answered on the io thread.
 //
-//   page_cache_server [port] [body bytes]     (defaults: 8080, 1024; port 0 = ephemeral)
+//   page_cache_server [port] [body bytes] [store]   (defaults: 8080, 1024, locmem; port 0 =
+//                                                    ephemeral)
+//   store: locmem, redis://host:port/db, or tiered:redis://host:port/db (a locmem tier in
+//   front of that Redis, kept coherent by its change feed) — bench/http/stores.sh.
 //
 // Prints "listening on <port>" once it accepts connections; stops on SIGINT/SIGTERM.
 
@@ -13,6 +16,8 @@
 #include <string>
 
 #include "cachekit/backends/locmem.h"
+#include "cachekit/backends/redis.h"
+#include "cachekit/backends/tiered.h"
 #include "cachekit/cache.h"
 #include "cachekit/http/page_cache.h"
 #include "cachekit/server/server.h"
@@ -23,7 +28,27 @@ int main(int argc, char** argv) {
   const auto port = static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 8080);
   const std::size_t body_bytes = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 1024;
 
-  cachekit::Cache cache(cachekit::make_locmem_backend());
+  const std::string store = argc > 3 ? argv[3] : "locmem";
+  std::shared_ptr<cachekit::Backend> backend = cachekit::make_locmem_backend();
+  if (store != "locmem") {
+    const bool tiered = store.starts_with("tiered:");
+    auto redis = cachekit::make_redis_backend(
+        {.locations = {tiered ? store.substr(7) : store}, .pool_size = 64});
+    if (!redis.ok()) {
+      std::fprintf(stderr, "%s\n", redis.status().to_string().c_str());
+      return 2;
+    }
+    backend = *redis;
+    if (tiered) {
+      auto both = cachekit::make_tiered_backend({.shared = backend});
+      if (!both.ok()) {
+        std::fprintf(stderr, "%s\n", both.status().to_string().c_str());
+        return 2;
+      }
+      backend = *both;
+    }
+  }
+  cachekit::Cache cache(backend);
   // No per-connection request cap: nginx.conf.in sets keepalive_requests 1000000 to match.
   cachekit::server::Server server({.port = port,
                                    .io_threads = 1,
