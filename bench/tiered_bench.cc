@@ -7,6 +7,7 @@
 //                   stored first; --store locmem | redis | tiered (local tier of --local
 //                   entries). Prints reads/s, the local hit ratio and the Redis commands the
 //                   reads cost (the server's total_commands_processed before and after).
+//                   --warm 1 reads every key once before measuring (fills the local tier).
 //     invalidation  two tiered backends (each with its own connections and change feed, as
 //                   two processes have): a reader holding a key locally, a writer changing
 //                   it --rounds times. Prints the distribution of the time from the writer's
@@ -44,6 +45,7 @@ struct Args {
   double s = 0.99;
   int rounds = 2000;
   double bound_ms = 5;
+  bool warm = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -69,6 +71,8 @@ Args parse(int argc, char** argv) {
       a.s = std::atof(v);
     else if (name == "--rounds")
       a.rounds = std::atoi(v);
+    else if (name == "--warm")
+      a.warm = std::atoi(v) != 0;
     else if (name == "--bound-ms")
       a.bound_ms = std::atof(v);
     else {
@@ -148,7 +152,7 @@ int run_zipf(const Args& a) {
   std::shared_ptr<Backend> plain_redis = redis(a, ns);  // also reads the server's counters
   std::shared_ptr<Backend> store;
   if (a.store == "locmem") {
-    store = cachekit::make_locmem_backend({.max_entries = static_cast<std::size_t>(a.keys)});
+    store = cachekit::make_locmem_backend({.max_entries = static_cast<std::size_t>(a.local)});
   } else if (a.store == "redis") {
     store = plain_redis;
   } else if (a.store == "tiered") {
@@ -159,6 +163,11 @@ int run_zipf(const Args& a) {
   const std::string value(100, 'v');
   Backend& fill = a.store == "locmem" ? *store : *plain_redis;
   for (const auto& k : keys) (void)fill.set(k, value, Expiry::never());
+  if (a.warm) {
+    for (const auto& k : keys) (void)store->get(k);
+  }
+  const double local_before = std::atof(stat(*store, "local_hits").c_str());
+  const double shared_before = std::atof(stat(*store, "shared_hits").c_str());
 
   std::atomic<bool> stop{false};
   std::vector<long long> reads(static_cast<std::size_t>(a.threads));
@@ -194,8 +203,8 @@ int run_zipf(const Args& a) {
       a.store.c_str(), a.threads, a.keys, a.s, a.local, total, total / elapsed, after - before - 1,
       static_cast<double>(after - before - 1) / static_cast<double>(total));
   if (a.store == "tiered") {
-    double local = std::atof(stat(*store, "local_hits").c_str());
-    double shared = std::atof(stat(*store, "shared_hits").c_str());
+    double local = std::atof(stat(*store, "local_hits").c_str()) - local_before;
+    double shared = std::atof(stat(*store, "shared_hits").c_str()) - shared_before;
     std::printf(" local_hit_ratio=%.4f", local / std::max(1.0, local + shared));
   }
   std::printf("\n");
