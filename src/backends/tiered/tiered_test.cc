@@ -212,10 +212,12 @@ std::string cli(const std::filesystem::path& config, const std::string& args) {
 }
 
 TEST(TieredRedis, TheCliListsReadsDeletesAndClearsATieredCache) {
-  auto server = testing::start_private_redis();
+  const std::string url = testing::shared_redis_url();
+  const std::string ns = testing::unique_namespace("tiered-admin");
   const auto config = scratch("cli-admin") / "cachekit.toml";
   std::ofstream(config) << "[caches.default]\nbackend = \"tiered\"\nkey_prefix = \"shop\"\n"
-                        << "options = { shared = \"" << testing::url_of(server, 2) << "\" }\n";
+                        << "options = { shared = { backend = \"redis\", location = \"" << url
+                        << "\", options = { namespace = \"" << ns << "\" } } }\n";
   EXPECT_EQ(cli(config, "set a 1"), "");
   EXPECT_EQ(cli(config, "set b 2 --timeout never"), "");
   EXPECT_EQ(cli(config, "get a"), "1");
@@ -224,11 +226,12 @@ TEST(TieredRedis, TheCliListsReadsDeletesAndClearsATieredCache) {
   EXPECT_EQ(cli(config, "delete a"), "");
   EXPECT_EQ(cli(config, "get a"), "exit 1");
   EXPECT_NE(cli(config, "stats").find("coherence"), std::string::npos);
-  RawRedis raw("127.0.0.1", server.port(), 2);
-  raw.command({"SET", "foreign", "keep"});
+  RawRedis raw = RawRedis::from_url(url);
+  raw.command({"SET", ns + "foreign", "keep"});
   EXPECT_EQ(cli(config, "clear"), "");
   EXPECT_EQ(cli(config, "keys"), "");
-  EXPECT_EQ(raw.command({"GET", "foreign"}).str, "keep");  // clear() is scoped to the prefix
+  EXPECT_EQ(raw.command({"GET", ns + "foreign"}).str, "keep");  // clear() is scoped to the prefix
+  raw.command({"DEL", ns + "foreign"});
 }
 #endif
 
