@@ -78,6 +78,28 @@ struct RedisOptions {
 // URL or option, e.g. `invalid Redis URL "redis://h:x": the port must be 1-65535, got "x"`.
 [[nodiscard]] Result<std::shared_ptr<Backend>> make_redis_backend(RedisOptions options);
 
+// Redis Cluster: the keys spread over several primaries by hash slot (CRC16 of the key mod
+// 16384; only the part inside the first non-empty `{...}` counts, so "{user1}.a" and
+// "{user1}.b" share a node). The RedisOptions' locations are seed nodes (redis://host:port,
+// any of the cluster's nodes; more than one in case one is down): the backend asks them for
+// the slot map (CLUSTER SLOTS) and keeps one pool, with its circuit breaker, per node. A
+// command goes to the primary of its key's slot; -MOVED refreshes the map and follows,
+// -ASK (a slot being migrated) is followed once, -TRYAGAIN/-CLUSTERDOWN are retried after
+// a short pause, all within a few io_timeouts. A transport error marks the map stale; a read,
+// set or erase is then sent once more if the map now names another node, incr never is. Batches
+// are split by node, one pipeline per node. keys() and clear() visit every primary.
+//
+// Refused with kInvalidArgument: a database other than 0 ("Redis Cluster has only database
+// 0": use key_namespace or a cache key_prefix to separate applications), unix:// seeds and
+// wait_replicas. Errors as for make_redis_backend.
+struct RedisClusterOptions {
+  // Reads (get, get_many, contains, ttl) go to the slot's replicas in turn (READONLY), falling
+  // back to the primary; a replica may lag the primary by a few milliseconds.
+  bool read_from_replicas = false;
+};
+[[nodiscard]] Result<std::shared_ptr<Backend>> make_redis_cluster_backend(
+    RedisOptions options, RedisClusterOptions cluster = {});
+
 // Redis-only extras. Each takes a backend made by make_redis_backend (or a Cache on one) and
 // fails with kInvalidArgument for any other backend.
 namespace redis {
