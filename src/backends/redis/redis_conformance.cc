@@ -72,6 +72,27 @@ void append_redis_conformance_cases(std::vector<BackendCase>& cases) {
                    },
                    /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false, kSlack,
                    /*needs_servers=*/true});
+  // The shared 3-primary + 3-replica cluster, every node given as a seed.
+  cases.push_back({"redis_cluster",
+                   [](const Clock* clock, const std::filesystem::path&, BackendLimits) {
+                     std::vector<std::string> seeds;
+                     std::string nodes = required_env("CACHEKIT_TEST_REDIS_CLUSTER");
+                     for (std::size_t at = 0; at != std::string::npos;) {
+                       auto comma = nodes.find(',', at);
+                       seeds.push_back("redis://" + nodes.substr(at, comma - at));
+                       at = comma == std::string::npos ? comma : comma + 1;
+                     }
+                     RedisOptions options;
+                     options.locations = std::move(seeds);
+                     options.key_namespace = unique_namespace();
+                     options.io_timeout = std::chrono::seconds(2);
+                     options.clock = clock;
+                     auto backend = make_redis_cluster_backend(options);
+                     if (!backend.ok()) throw std::runtime_error(backend.status().to_string());
+                     return *backend;
+                   },
+                   /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false, kSlack,
+                   /*needs_servers=*/true});
 }
 
 }  // namespace cachekit::testing
