@@ -5,6 +5,9 @@
 // LOCATION rule, applied by the loader), or — since a url field is one string — as
 // "redis://primary,redis://replica". The split happens only in front of a scheme, so a
 // password holding a ',' still works there (and in a list item).
+//
+// A Redis Cluster: `cluster = true` (the locations are seed nodes), or
+// url = "redis-cluster://h:p,h:p" (also a backend name, "redis-cluster").
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -45,6 +48,34 @@ std::vector<std::string> split_servers(const std::vector<std::string>& locations
   return out;
 }
 
+// Cluster seeds as redis:// URLs: "redis-cluster://[userinfo@]h:p,h:p" names several nodes
+// in one URL (the userinfo, if any, applies to all), and a bare "h:p" is a node too.
+std::vector<std::string> cluster_seeds(const std::vector<std::string>& locations) {
+  constexpr std::string_view kScheme = "redis-cluster://";
+  std::vector<std::string> out;
+  std::string userinfo;
+  for (std::string_view location : locations) {
+    bool several = location.starts_with(kScheme);
+    if (several) location.remove_prefix(kScheme.size());
+    if (!several && starts_with_scheme(location)) {
+      out.emplace_back(location);
+      continue;
+    }
+    for (std::size_t at = 0; at != std::string_view::npos;) {
+      auto comma = several ? location.find(',', at) : std::string_view::npos;
+      std::string_view node =
+          location.substr(at, comma == std::string_view::npos ? comma : comma - at);
+      at = comma == std::string_view::npos ? comma : comma + 1;
+      if (auto sign = node.rfind('@'); sign != std::string_view::npos) {
+        userinfo = std::string(node.substr(0, sign + 1));
+        node.remove_prefix(sign + 1);
+      }
+      out.push_back(fmt::format("redis://{}{}", userinfo, node));
+    }
+  }
+  return out;
+}
+
 std::chrono::milliseconds ms_option(const BackendSpec& spec, std::string_view name,
                                     std::chrono::milliseconds fallback, std::int64_t min = 1) {
   return std::chrono::milliseconds(
@@ -60,7 +91,8 @@ std::shared_ptr<Backend> make_redis(const BackendSpec& given) {
                                         {"failure_threshold", "down_after_failures"}});
   spec.reject_unknown_options({"connect_timeout_ms", "io_timeout_ms", "pool_size", "pool_wait_ms",
                                "retry_after_ms", "down_after_failures", "namespace", "clear_scope",
-                               "clear_flushes_db", "wait_replicas", "wait_timeout_ms"});
+                               "clear_flushes_db", "wait_replicas", "wait_timeout_ms", "cluster",
+                               "read_from_replicas"});
   if (spec.locations.empty()) {
     throw spec.error("location",
                      "the redis backend needs a server URL, e.g. location = "
@@ -88,7 +120,21 @@ std::shared_ptr<Backend> make_redis(const BackendSpec& given) {
   }
   o.clear_flushes_db = spec.bool_option("clear_flushes_db").value_or(o.clear_flushes_db);
   o.clock = spec.clock;
-  auto backend = make_redis_backend(std::move(o));
+  const bool cluster =
+      spec.backend == "redis-cluster" || spec.bool_option("cluster").value_or(false) ||
+      std::any_of(o.locations.begin(), o.locations.end(),
+                  [](std::string_view l) { return l.starts_with("redis-cluster://"); });
+  auto read_from_replicas = spec.bool_option("read_from_replicas");
+  if (read_from_replicas && !cluster) {
+    throw spec.error("options.read_from_replicas",
+                     "applies to a cluster (cluster = true); a single server reads from the "
+                     "replicas listed after the primary");
+  }
+  if (cluster) o.locations = cluster_seeds(o.locations);
+  auto backend = cluster
+                     ? make_redis_cluster_backend(
+                           std::move(o), {.read_from_replicas = read_from_replicas.value_or(false)})
+                     : make_redis_backend(std::move(o));
   if (!backend.ok()) throw spec.error("location", backend.status().message());
   return std::move(backend).value();
 }
@@ -106,6 +152,7 @@ std::shared_ptr<Backend> refuse_tls(const BackendSpec& spec) {
 void register_redis_backend(BackendRegistry& registry) {
   registry.add("redis", make_redis);
   registry.add("rediss", refuse_tls);
+  registry.add("redis-cluster", make_redis);
 }
 
 }  // namespace cachekit

@@ -215,7 +215,7 @@ TEST(RedisConfig, RefusesUnknownOptionsAndBadValues) {
             "caches.toml: cache 'default': field 'options.timeout': unknown option for the redis "
             "backend; the known options are connect_timeout_ms, io_timeout_ms, pool_size, "
             "pool_wait_ms, retry_after_ms, down_after_failures, namespace, clear_scope, "
-            "clear_flushes_db, wait_replicas, wait_timeout_ms");
+            "clear_flushes_db, wait_replicas, wait_timeout_ms, cluster, read_from_replicas");
   EXPECT_EQ(config_error("[caches.default]\nbackend = \"redis\"\nlocation = \"redis://h\"\n"
                          "options = { io_timeout_ms = 0 }"),
             "caches.toml: cache 'default': field 'options.io_timeout_ms': must be between 1 and "
