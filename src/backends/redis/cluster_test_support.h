@@ -89,12 +89,18 @@ class PrivateCluster {
     auto start = at + field.size() + 1;
     return info.substr(start, info.find('\r', start) - start);
   }
-  // Polls (with a deadline) until every running node says cluster_state:ok.
+  // Polls (with a deadline) until every running node says cluster_state:ok and every replica
+  // has synchronised with its primary (a replica that never did cannot be promoted).
   void wait_until_ok(std::chrono::seconds limit = std::chrono::seconds(30)) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
       while (nodes_[i].running() && cluster_info(i, "cluster_state") != "ok") {
         if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("cluster not ok");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      while (nodes_[i].running() && raw(i).info_field("replication", "role") == "slave" &&
+             raw(i).info_field("replication", "master_link_status") != "up") {
+        if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("replica not up");
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
     }
