@@ -1,6 +1,7 @@
 #pragma once
-// The Redis Cluster backend class, shared by its files (cluster.cc: routing, topology and the
-// key operations; cluster_keyspace.cc: batches, keys, clear, stats). Users see only
+// The Redis Cluster backend class, shared by its files (cluster.cc: routing and the key
+// operations; cluster_topology.cc: the slot map and the node pools; cluster_keyspace.cc:
+// batches, keys, clear, stats). Users see only
 // include/cachekit/backends/redis.h (make_redis_cluster_backend).
 //
 // One Pool per node (the single-server backend's Pool, with its circuit breaker), created as
