@@ -3,6 +3,7 @@
 // (see BENCHMARKS.md for the protocol and figures).
 //
 //   redis_bench --url redis://127.0.0.1:6379/0 --mode get --threads 50 --seconds 10 --size 100
+//   (--url redis-cluster://127.0.0.1:7000,127.0.0.1:7001: a Redis Cluster)
 //   modes: get, set        one key per call, each thread making synchronous calls
 //                          (--timeout S or never: the sets' timeout, default 300)
 //          get_many, set_many  --batch keys per call (reported in keys/s)
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -188,10 +190,23 @@ int main(int argc, char** argv) {
   Args a = parse(argc, argv);
   cachekit::RedisOptions options;
   options.locations = {a.url};
+  // redis-cluster://h:p,h:p: a Redis Cluster seeded from those nodes (cluster_compare.sh).
+  const std::string_view cluster_scheme = "redis-cluster://";
+  const bool cluster = std::string_view(a.url).starts_with(cluster_scheme);
+  if (cluster) {
+    options.locations.clear();
+    std::string_view nodes = std::string_view(a.url).substr(cluster_scheme.size());
+    for (std::size_t at = 0; at != std::string_view::npos;) {
+      auto comma = nodes.find(',', at);
+      options.locations.push_back("redis://" + std::string(nodes.substr(at, comma - at)));
+      at = comma == std::string_view::npos ? comma : comma + 1;
+    }
+  }
   options.pool_size = static_cast<std::size_t>(a.connections > 0 ? a.connections : a.threads);
   options.io_timeout = std::chrono::seconds(2);
   options.pool_wait = std::chrono::seconds(2);
-  auto backend = cachekit::make_redis_backend(options);
+  auto backend = cluster ? cachekit::make_redis_cluster_backend(options)
+                         : cachekit::make_redis_backend(options);
   if (!backend.ok()) {
     std::fprintf(stderr, "%s\n", backend.status().to_string().c_str());
     return 2;
