@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side on one throwaway Redis Cluster (3 primaries, no replicas, pinned to CPU 0):
 # cachekit's cluster backend (bench/redis_bench --url redis-cluster://..., through the Cache
-# façade, pinned to CPU 1) against redis-benchmark --cluster, interleaved. GET/SET at 50
-# clients, then get_many/set_many of 100 keys (keys/s) against redis-benchmark --cluster -P 16.
+# façade, pinned to CPU 1) against redis-benchmark --cluster (whose CSV lines are picked out of
+# its list of masters), interleaved. GET/SET at 50 clients, then get_many/set_many of 100 keys
+# (keys/s) against redis-benchmark --cluster -P 16.
 #
 #   bench/cluster_compare.sh BUILD_DIR [ROUNDS=3] [SECONDS=10] [SIZE=100]
 set -euo pipefail
@@ -48,7 +49,7 @@ url="redis-cluster://$(printf '127.0.0.1:%s,' "${ports[@]}" | sed 's/,$//')"
 client() { taskset -c 1 "$@"; }
 peer() {  # extra args...; prints "GET rps" / "SET rps"
   client redis-benchmark --cluster -p "${ports[0]}" -d "$size" -r 10000 -t get,set --csv "$@" \
-    2>/dev/null | awk -F'","' 'NR>1 {gsub(/"/,"",$1); gsub(/"/,"",$2); print $1, $2}'
+    2>/dev/null | awk -F'","' '/^"(GET|SET)"/ {gsub(/"/,"",$1); gsub(/"/,"",$2); print $1, $2}'
 }
 ours() { client "$bench" --url "$url" --seconds "$seconds" --size "$size" "$@"; }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
