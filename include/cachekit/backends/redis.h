@@ -87,7 +87,8 @@ struct RedisOptions {
 // -ASK (a slot being migrated) is followed once, -TRYAGAIN/-CLUSTERDOWN are retried after
 // a short pause, all within a few io_timeouts. A transport error marks the map stale; a read,
 // set or erase is then sent once more if the map now names another node, incr never is. Batches
-// are split by node, one pipeline per node. keys() and clear() visit every primary.
+// are split by node, one pipeline per node. keys(), clear() and redis::erase_pattern visit
+// every primary; redis::try_lock and redis::unlock refuse a cluster backend.
 //
 // Refused with kInvalidArgument: a database other than 0 ("Redis Cluster has only database
 // 0": use key_namespace or a cache key_prefix to separate applications), unix:// seeds and

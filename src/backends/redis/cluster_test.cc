@@ -150,6 +150,26 @@ TEST(RedisCluster, ClearRemovesOnlyItsNamespaceOnEveryPrimary) {
   ASSERT_OK(foreign->clear());
 }
 
+TEST(RedisCluster, ErasePatternRemovesMatchesOnEveryPrimary) {
+  std::string ns = testing::unique_namespace("cluster_test");
+  auto backend = cluster_backend(ns);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_OK(backend->set("drop:" + std::to_string(i), "v", Expiry::never()));
+    ASSERT_OK(backend->set("keep:" + std::to_string(i), "v", Expiry::never()));
+  }
+  auto removed = redis::erase_pattern(*backend, "drop:*");
+  ASSERT_OK(removed);
+  EXPECT_EQ(*removed, 200U);
+  EXPECT_TRUE(backend->keys("drop:*")->empty());
+  EXPECT_EQ(backend->keys("keep:*")->size(), 200U);
+  Cache cache(backend, {.key_prefix = "p"});
+  ASSERT_TRUE(cache.set("user:1", "a"));
+  ASSERT_TRUE(cache.set("item:1", "b"));
+  EXPECT_EQ(*redis::erase_pattern(cache, "user:*"), 1U);
+  EXPECT_TRUE(cache.contains("item:1"));
+  ASSERT_OK(backend->clear());
+}
+
 TEST(RedisCluster, IncrAndScriptsRunOnTheKeysNode) {
   auto backend = cluster_backend(testing::unique_namespace("cluster_test"));
   for (int i = 0; i < 20; ++i) {

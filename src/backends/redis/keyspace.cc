@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "backends/redis/cluster_backend.h"
 #include "backends/redis/redis_backend.h"
 
 namespace cachekit {
@@ -206,6 +207,9 @@ Result<StatPairs> RedisBackend::stats() {
 namespace redis {
 
 Result<std::size_t> erase_pattern(Backend& backend, std::string_view pattern) {
+  if (auto* cluster = dynamic_cast<redis_internal::RedisClusterBackend*>(&backend)) {
+    return cluster->erase_pattern(pattern);  // every primary
+  }
   auto redis = redis_internal::as_redis_backend(backend);
   if (!redis.ok()) return redis.status();
   return (*redis)->erase_pattern(pattern);
