@@ -102,7 +102,7 @@ struct RedisClusterOptions {
     RedisOptions options, RedisClusterOptions cluster = {});
 
 // Redis-only extras. Each takes a backend made by make_redis_backend (or a Cache on one) and
-// fails with kInvalidArgument for any other backend.
+// fails with kInvalidArgument for any other backend; erase_pattern also takes a cluster backend.
 namespace redis {
 
 // Removes every key matching a glob pattern (within key_namespace) with SCAN (COUNT 1000)
