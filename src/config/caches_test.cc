@@ -486,7 +486,7 @@ TEST(BackendRegistry, KnowsTheBuiltinsAndAcceptsMore) {
   BackendRegistry registry = BackendRegistry::with_builtins();
   EXPECT_EQ(registry.names(),
             (std::vector<std::string>{"dummy", "file", "locmem", "memcached", "postgres", "redis",
-                                      "redis-cluster", "rediss", "sqlite", "tiered"}));
+                                      "redis-cluster", "rediss", "sentinel", "sqlite", "tiered"}));
   EXPECT_EQ(registry.find("custom"), nullptr);
   registry.add("custom", [](const BackendSpec&) { return make_locmem_backend(); });
   EXPECT_NE(registry.find("custom"), nullptr);

@@ -1,5 +1,5 @@
 // The "redis" entry of the configuration registry: a [caches.<alias>] table (or a
-// redis://... url, or CACHEKIT_CACHE_URL) → RedisOptions.
+// redis://... or sentinel://... url, or CACHEKIT_CACHE_URL) → RedisOptions.
 //
 // Several servers may be given as a list, as one string split on ',' or ';' (Django's
 // LOCATION rule, applied by the loader), or — since a url field is one string — as
@@ -151,6 +151,9 @@ std::shared_ptr<Backend> refuse_tls(const BackendSpec& spec) {
 
 void register_redis_backend(BackendRegistry& registry) {
   registry.add("redis", make_redis);
+  // url = "sentinel://h:p,h:p/mymaster/2": the same backend, finding its primary through
+  // Redis Sentinel.
+  registry.add("sentinel", make_redis);
   registry.add("rediss", refuse_tls);
   registry.add("redis-cluster", make_redis);
 }

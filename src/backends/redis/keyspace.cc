@@ -115,7 +115,7 @@ Result<std::vector<std::string>> RedisBackend::keys(std::string_view pattern) {
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   };
-  return run_on(*pools_.front(), scan);
+  return on_primary(scan, false);
 }
 
 Result<std::size_t> RedisBackend::scan_and_unlink(std::string_view glob) {
@@ -192,13 +192,16 @@ Result<StatPairs> RedisBackend::stats() {
     out.emplace_back("keys", fmt::format("{}", (*size)->integer));
     return out;
   };
-  auto out = run_on(*pools_.front(), query);
+  const NodesView view = nodes();
+  auto out = primary_call(*view.nodes, query, false);
   if (!out.ok()) return out;
-  for (std::size_t i = 0; i < pools_.size(); ++i) {
+  const auto& pools = view->pools;
+  for (std::size_t i = 0; i < pools.size(); ++i) {
     std::string prefix = i == 0 ? "pool." : fmt::format("replica{}.pool.", i);
-    if (i > 0) out->emplace_back(fmt::format("replica{}.server", i), pools_[i]->where());
-    add_pool_counters(prefix, pools_[i]->counters(), *out);
+    if (i > 0) out->emplace_back(fmt::format("replica{}.server", i), pools[i]->where());
+    add_pool_counters(prefix, pools[i]->counters(), *out);
   }
+  add_sentinel_stats(*out);
   return out;
 }
 

@@ -120,7 +120,19 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::make(RedisOptions options) {
         "the redis backend needs a location, e.g. \"redis://127.0.0.1:6379/0\"");
   }
   std::vector<Endpoint> endpoints;
+  std::optional<SentinelLocation> sentinel;
   for (const auto& location : options.locations) {
+    if (is_sentinel_url(location)) {
+      if (options.locations.size() != 1) {
+        return invalid_argument_error(
+            "redis: a sentinel:// location must be the only one: the sentinels name the primary "
+            "and, with ?replicas=true, the replicas");
+      }
+      auto parsed = parse_sentinel_url(location);
+      if (!parsed.ok()) return parsed.status();
+      sentinel = std::move(parsed).value();
+      continue;
+    }
     auto endpoint = parse_url(location);
     if (!endpoint.ok()) return endpoint.status();
     endpoints.push_back(std::move(endpoint).value());
@@ -136,26 +148,92 @@ Result<std::shared_ptr<RedisBackend>> RedisBackend::make(RedisOptions options) {
   if (options.wait_replicas > 0 && options.wait_timeout >= options.io_timeout) {
     return invalid_argument_error("redis: wait_timeout must be shorter than io_timeout");
   }
-  return std::shared_ptr<RedisBackend>(new RedisBackend(std::move(options), std::move(endpoints)));
+  return std::shared_ptr<RedisBackend>(
+      new RedisBackend(std::move(options), std::move(endpoints), std::move(sentinel)));
 }
 
-RedisBackend::RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints)
+// With Sentinel the first discovery happens here, bounded by the timeouts; when no sentinel
+// answers, the backend starts with no primary (calls fail with kUnavailable) and the watcher
+// keeps asking.
+RedisBackend::RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints,
+                           std::optional<SentinelLocation> sentinel)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : &SystemClock::instance()) {
+      clock_(options_.clock != nullptr ? options_.clock : &SystemClock::instance()),
+      pool_options_{{options_.connect_timeout, options_.io_timeout},
+                    options_.pool_size,
+                    options_.pool_wait,
+                    options_.retry_after,
+                    std::max(1U, options_.down_after_failures)},
+      follows_sentinel_(sentinel.has_value()),
+      sentinel_(std::move(sentinel)) {
   info_.name = "redis";
   info_.outlives_process = true;
   info_.supports_keys = true;
   info_.supports_stats = true;
-  info_.has_change_feed = true;
   info_.key_policy = KeyPolicy::kWarn;  // Redis keys are binary-safe, up to 512 MB
-  primary_ = endpoints.front();
-  PoolOptions pool{{options_.connect_timeout, options_.io_timeout},
-                   options_.pool_size,
-                   options_.pool_wait,
-                   options_.retry_after,
-                   std::max(1U, options_.down_after_failures)};
+  // The change feed follows a fixed primary; behind Sentinel the primary moves, so a tier in
+  // front of it falls back to its TTL bound (tiered.h).
+  info_.has_change_feed = !sentinel_;
+  if (!endpoints.empty()) primary_ = endpoints.front();
+  auto nodes = std::make_shared<Nodes>();
   for (auto& endpoint : endpoints)
-    pools_.push_back(std::make_unique<Pool>(std::move(endpoint), pool));
+    nodes->pools.push_back(std::make_shared<Pool>(std::move(endpoint), pool_options_));
+  nodes_ = std::move(nodes);
+  if (!sentinel_) return;
+  auto found = discover(*sentinel_, pool_options_.timeouts, sentinel_->read_from_replicas);
+  if (found.ok()) follow(*found);
+  watcher_ = std::make_unique<SentinelWatcher>(*sentinel_, pool_options_.timeouts,
+                                               [this](const Discovery& d) { follow(d); });
+}
+
+Status RedisBackend::failed(Status status) {
+  if (watcher_ != nullptr && status.is_transient()) watcher_->request_refresh();
+  return status;
+}
+
+Status RedisBackend::no_primary_error() const {
+  return unavailable_error(
+      fmt::format("redis {}: no primary known yet (no sentinel has named a reachable one)",
+                  sentinel_ ? sentinel_->describe() : std::string("backend")));
+}
+
+// A new primary gets a fresh pool (and so a closed circuit breaker); a replica keeps its pool
+// while the sentinels keep listing it.
+void RedisBackend::follow(const Discovery& found) {
+  const NodesView current = nodes();
+  const auto& pools = current->pools;
+  const std::string primary = found.primary.describe();
+  bool same = !pools.empty() && pools.front()->where() == primary &&
+              pools.size() == 1 + found.replicas.size();
+  auto next = std::make_shared<Nodes>();
+  next->pools.push_back(same ? pools.front()
+                             : std::make_shared<Pool>(found.primary, pool_options_));
+  for (const auto& replica : found.replicas) {
+    auto known = std::find_if(pools.begin() + (pools.empty() ? 0 : 1), pools.end(),
+                              [&](const auto& p) { return p->where() == replica.describe(); });
+    same = same && known != pools.end();
+    next->pools.push_back(known != pools.end() ? *known
+                                               : std::make_shared<Pool>(replica, pool_options_));
+  }
+  if (same) return;
+  if (!pools.empty() && pools.front()->where() != primary) {
+    primaries_followed_.fetch_add(1, std::memory_order_relaxed);
+  }
+  std::lock_guard lock(nodes_mutex_);
+  nodes_ = std::move(next);
+}
+
+void RedisBackend::add_sentinel_stats(StatPairs& out) const {
+  if (!sentinel_) return;
+  out.emplace_back("sentinel.master", sentinel_->describe());
+  out.emplace_back("sentinel.primaries_followed",
+                   fmt::format("{}", primaries_followed_.load(std::memory_order_relaxed)));
+  if (watcher_ == nullptr) return;
+  const auto c = watcher_->counters();
+  out.emplace_back("sentinel.discoveries", fmt::format("{}", c.discoveries));
+  out.emplace_back("sentinel.failed_discoveries", fmt::format("{}", c.failed_discoveries));
+  out.emplace_back("sentinel.switches_heard", fmt::format("{}", c.switches_heard));
+  out.emplace_back("sentinel.subscriptions", fmt::format("{}", c.subscriptions));
 }
 
 // The time `expiry` leaves as of now, read once: Ttl::of decides "already expired" by
@@ -212,6 +290,7 @@ Result<std::optional<StoredEntry>> RedisBackend::get_entry(std::string_view key)
 }
 
 Result<std::unique_ptr<ChangeFeed>> RedisBackend::watch_changes(ChangeListener& listener) {
+  if (!info_.has_change_feed) return Backend::watch_changes(listener);
   TrackingOptions tracking{
       primary_, {options_.connect_timeout, options_.io_timeout}, options_.key_namespace};
   return start_tracking(std::move(tracking), listener);

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +18,7 @@
 
 #include "backends/redis/connection.h"
 #include "backends/redis/pool.h"
+#include "backends/redis/sentinel.h"
 #include "cachekit/backend.h"
 #include "cachekit/backends/redis.h"
 
@@ -61,30 +64,58 @@ class RedisBackend final : public Backend {
   Result<bool> unlock(std::string_view key, std::string_view token);
 
  private:
-  RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints);
+  RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints,
+               std::optional<SentinelLocation> sentinel);
 
   template <class F>
   using Outcome = std::invoke_result_t<F&, Connection&>;
 
+  // The servers calls go to. Swapped whole when the sentinels name a new primary; a call
+  // keeps the set it started with (and so its pools) alive until it returns.
+  struct Nodes {
+    std::vector<std::shared_ptr<Pool>> pools;  // the primary first; empty: none known yet
+  };
+  struct NodesView {
+    std::shared_ptr<const Nodes> keep;  // held only when the set can change (Sentinel)
+    const Nodes* nodes;
+    const Nodes* operator->() const noexcept { return nodes; }
+  };
+  // Without Sentinel the set never changes after construction: no lock, no reference count.
+  [[nodiscard]] NodesView nodes() const {
+    if (!follows_sentinel_) return {nullptr, nodes_.get()};
+    std::lock_guard lock(nodes_mutex_);
+    return {nodes_, nodes_.get()};
+  }
+
   // Runs `exchange` (build commands, send, read the replies) on a primary connection; then,
-  // when wait_replicas is set and the exchange succeeded, WAITs for the replicas.
+  // when `wait` and wait_replicas are set and the exchange succeeded, WAITs for the replicas.
   template <class F>
-  Outcome<F> on_primary(F&& exchange) {
-    auto lease = pools_.front()->acquire();
-    if (!lease.ok()) return lease.status();
-    Outcome<F> result = exchange(**lease);
-    if (result.ok() && options_.wait_replicas > 0) wait_for_replicas(**lease);
-    return result;
+  Outcome<F> on_primary(F&& exchange, bool wait = true) {
+    NodesView view = nodes();
+    return primary_call(*view.nodes, exchange, wait);
   }
   // Runs a read on the next replica, falling back to the primary when it fails transiently.
   template <class F>
   Outcome<F> on_reader(F&& exchange) {
-    if (pools_.size() > 1) {
+    NodesView view = nodes();
+    const auto& pools = view->pools;
+    if (pools.size() > 1) {
       std::size_t n = next_replica_.fetch_add(1, std::memory_order_relaxed);
-      auto result = run_on(*pools_[1 + n % (pools_.size() - 1)], exchange);
+      auto result = run_on(*pools[1 + n % (pools.size() - 1)], exchange);
       if (result.ok() || !result.status().is_transient()) return result;
+      (void)failed(result.status());
     }
-    return run_on(*pools_.front(), exchange);
+    return primary_call(*view.nodes, exchange, false);
+  }
+  template <class F>
+  Outcome<F> primary_call(const Nodes& nodes, F& exchange, bool wait) {
+    if (nodes.pools.empty()) return failed(no_primary_error());
+    auto lease = nodes.pools.front()->acquire();
+    if (!lease.ok()) return failed(lease.status());
+    Outcome<F> result = exchange(**lease);
+    if (!result.ok()) return failed(result.status());
+    if (wait && options_.wait_replicas > 0) wait_for_replicas(**lease);
+    return result;
   }
   template <class F>
   static Outcome<F> run_on(Pool& pool, F& exchange) {
@@ -92,6 +123,14 @@ class RedisBackend final : public Backend {
     if (!lease.ok()) return lease.status();
     return exchange(**lease);
   }
+  // With Sentinel, a transient failure (the server gone, READONLY from a demoted primary)
+  // asks the watcher to find the primary again. Returns `status`.
+  Status failed(Status status);
+  [[nodiscard]] Status no_primary_error() const;
+  // Takes the servers the sentinels named (on the watcher's thread).
+  void follow(const Discovery& found);
+  // The sentinel.* entries of stats() (none without Sentinel).
+  void add_sentinel_stats(StatPairs& out) const;
 
   void wait_for_replicas(Connection& connection);
   // What `expiry` leaves as of now: missing when already expired, never, or the time left.
@@ -105,9 +144,15 @@ class RedisBackend final : public Backend {
   RedisOptions options_;
   const Clock* clock_;
   BackendInfo info_;
-  Endpoint primary_;                          // where the change feed connects
-  std::vector<std::unique_ptr<Pool>> pools_;  // the primary first
+  Endpoint primary_;  // where the change feed connects (not behind Sentinel)
+  PoolOptions pool_options_;
+  const bool follows_sentinel_;
+  std::optional<SentinelLocation> sentinel_;
+  mutable std::mutex nodes_mutex_;
+  std::shared_ptr<const Nodes> nodes_;
   std::atomic<std::size_t> next_replica_{0};
+  std::atomic<std::uint64_t> primaries_followed_{0};  // primary changes after the first
+  std::unique_ptr<SentinelWatcher> watcher_;          // last: its thread stops before the rest goes
 };
 
 // Sends what the connection's buffer holds and reads one reply (an error reply → Status).

@@ -93,6 +93,13 @@ void append_redis_conformance_cases(std::vector<BackendCase>& cases) {
                    },
                    /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false, kSlack,
                    /*needs_servers=*/true});
+  // The primary found through three sentinels (a primary and a replica of its own, database 2).
+  cases.push_back({"redis_sentinel",
+                   [](const Clock* clock, const std::filesystem::path&, BackendLimits) {
+                     return make({required_env("CACHEKIT_TEST_REDIS_SENTINEL")}, 0, clock);
+                   },
+                   /*stores=*/true, /*clock_controls_expiry=*/false, /*bounded=*/false, kSlack,
+                   /*needs_servers=*/true});
 }
 
 }  // namespace cachekit::testing

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "backends/redis/url.h"
+#include "cachekit/backends/redis.h"
 #include "support/status_matchers.h"
 
 namespace cachekit::redis_internal {
@@ -81,6 +82,16 @@ INSTANTIATE_TEST_SUITE_P(
                       BadUrl{"sentinel://hunter2@h:1/m", "sentinel://:password@host"},
                       BadUrl{"sentinel://:hunter2@h:1/m#x", "a fragment"},
                       BadUrl{"redis://h:1/m", "expected a sentinel:// URL"}));
+
+TEST(SentinelUrl, MustBeTheOnlyLocationOfABackend) {
+  auto backend = make_redis_backend(
+      {.locations = {"sentinel://127.0.0.1:1/mymaster/2", "redis://127.0.0.1:2/2"}});
+  EXPECT_STATUS(backend, StatusCode::kInvalidArgument);
+  EXPECT_THAT(backend.status().message(), HasSubstr("must be the only one"));
+  auto bad = make_redis_backend({.locations = {"sentinel://127.0.0.1:1"}});
+  EXPECT_STATUS(bad, StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("missing the master name"));
+}
 
 }  // namespace
 }  // namespace cachekit::redis_internal
