@@ -12,6 +12,10 @@
 // reads (get, get_many, contains, ttl) go to them in turn, falling back to the primary when
 // the chosen replica fails. With one location it serves everything.
 //
+// sentinel://[[user]:password@]host[:port][,host[:port]...]/<master-name>[/db][?replicas=true]
+// (the only location when given) finds the primary through Redis Sentinel and follows its
+// failovers: see docs/redis.md, "Sentinel".
+//
 // Each server gets one bounded connection pool owned by the backend object; every thread and
 // every Cache sharing the backend (the configuration registry hands one backend to aliases
 // with identical settings) shares it. Every call is bounded in time: waiting for a free
