@@ -33,18 +33,17 @@ taskset -c 0 redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonl
   --dir "$scratch" --daemonize yes --pidfile "$scratch/redis.pid" --logfile "$scratch/redis.log"
 for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
 
-start_server() {  # store
-  local port; port=$(free_port)
+start_server() {  # store; sets server_pid and port
+  port=$(free_port)
   taskset -c 0 "$server_bin" "$port" 1024 "$1" >"$scratch/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/page.txt" && break; sleep 0.05; done
   timeout 10 taskset -c 1 wrk -t1 -c50 -d2s "http://127.0.0.1:$port/page.txt" >/dev/null
-  echo "$port"
 }
 
 measure() {  # name store
-  local port before after out requests rps us
-  port=$(start_server "$2")
+  local before after out requests rps us
+  start_server "$2"
   before=$(cpu_ticks "$server_pid")
   out=$(timeout $((seconds + 15)) taskset -c 1 wrk -t1 -c50 -d"${seconds}s" "http://127.0.0.1:$port/page.txt")
   after=$(cpu_ticks "$server_pid")
