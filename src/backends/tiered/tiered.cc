@@ -163,10 +163,10 @@ class TieredBackend final : public Backend, private ChangeListener {
   static std::size_t stripe_of(std::string_view key) {
     return std::hash<std::string_view>{}(key) % kStripes;
   }
-  Marks mark(std::string_view key) const {
+  [[nodiscard]] Marks mark(std::string_view key) const {
     return {everything_.load(), stripes_[stripe_of(key)].load()};
   }
-  bool moved(std::string_view key, Marks marks) const {
+  [[nodiscard]] bool moved(std::string_view key, Marks marks) const {
     return everything_.load() != marks.all || stripes_[stripe_of(key)].load() != marks.stripe ||
            !live_.load();
   }
