@@ -38,6 +38,9 @@ struct BackendInfo {
   bool supports_keys = false;     // keys(pattern) works
   bool supports_stats = false;    // stats() works
   bool has_change_feed = false;   // watch_changes() works
+  // Some reads are answered from process memory although the entries outlive the process
+  // (a local tier in front of a shared store): get_if_in_process() answers those.
+  bool has_local_copies = false;
   KeyPolicy key_policy = KeyPolicy::kWarn;
   std::size_t max_key_bytes = 250;  // the length above which a key is warned about/refused
 };
@@ -121,6 +124,10 @@ class Backend {
   // can lose its value; a store that can compare and delete in one step overrides it.
   virtual Result<bool> erase_if_value(std::string_view key, std::string_view expected);
 
+  // What get() would answer, when that needs no I/O; nullopt when only a round trip can tell.
+  // The default answers for a store that keeps its entries in the process
+  // (!info().outlives_process) and never otherwise; a local tier answers for its copies.
+  virtual std::optional<Result<std::optional<Bytes>>> get_if_in_process(std::string_view key);
   // The value and its remaining lifetime. The default calls get() then ttl(); a store that
   // can read both in one round trip overrides it. A key that expires or goes between the two
   // reads is missing.

@@ -130,6 +130,11 @@ class Cache {
   // ---- bytes ----
   // The live value, or nullopt (missing, expired, or the store failed).
   [[nodiscard]] std::optional<Bytes> get(std::string_view key, Version version = {}) const;
+  // get() when the store can answer from process memory (Backend::get_if_in_process): the
+  // outer nullopt means "only a round trip can tell" (or the store failed), and nothing was
+  // counted; a server answers such reads on its io thread and leaves the rest to its pool.
+  [[nodiscard]] std::optional<std::optional<Bytes>> get_if_in_process(std::string_view key,
+                                                                      Version version = {}) const;
   // True when stored.
   bool set(std::string_view key, std::string_view value, Timeout timeout = {},
            Version version = {});

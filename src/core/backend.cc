@@ -57,6 +57,11 @@ Result<bool> Backend::erase_if_value(std::string_view key, std::string_view expe
   return erase(key);
 }
 
+std::optional<Result<std::optional<Bytes>>> Backend::get_if_in_process(std::string_view key) {
+  if (info().outlives_process) return std::nullopt;
+  return get(key);
+}
+
 Result<std::optional<StoredEntry>> Backend::get_entry(std::string_view key) {
   auto value = get(key);
   if (!value.ok()) return value.status();

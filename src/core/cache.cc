@@ -187,6 +187,22 @@ Result<std::optional<Bytes>> Cache::strict_get(std::string_view key, Version ver
   return value;
 }
 
+std::optional<std::optional<Bytes>> Cache::get_if_in_process(std::string_view key,
+                                                             Version version) const {
+  auto k = final_key(key, version);
+  if (!k.ok()) return std::nullopt;
+  auto value = backend_->get_if_in_process(*k);
+  if (!value || !value->ok()) return std::nullopt;
+  std::optional<Bytes> found;
+  if ((*value)->has_value()) {
+    auto decoded = decode_stored(std::move(***value));
+    if (!decoded.ok()) return std::nullopt;  // the full read reports it
+    found = visible(std::move(*decoded));
+  }
+  counters_->add(found.has_value() ? kHits : kMisses);
+  return found;
+}
+
 // A get_or_refresh envelope reads as its payload while fresh and as a miss once stale: a plain
 // reader has no stale-while-revalidate of its own, so it must not be handed stale data as if
 // fresh (src/core/envelope.h).

@@ -164,8 +164,13 @@ PageCache::Impl::Impl(PageCacheOptions o)
     : options(std::move(o)),
       clock(options.clock != nullptr ? options.clock : &SystemClock::instance()) {}
 
-PageCache::Impl::Lookup PageCache::Impl::lookup(
-    const Request& request, std::optional<CacheStatus::Fwd> collapsed_from) const {
+PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request,
+                                                std::optional<CacheStatus::Fwd> collapsed_from,
+                                                bool in_process_only) const {
+  auto read = [&](const std::string& key) -> std::optional<std::optional<Bytes>> {
+    if (in_process_only) return cache().get_if_in_process(key);
+    return cache().get(key);
+  };
   Lookup result;
   result.owner = this;
   result.flights_finished = coalescer.finished();  // before the store is read
@@ -174,7 +179,12 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(
   result.uri_md5 = md5_hex(*result.uri);  // once, for every key below
   const std::string& uri_md5 = result.uri_md5;
   result.header_key = detail::header_key_for(options.key_prefix, uri_md5);
-  result.list = detail::read_header_list(cache(), result.header_key);
+  auto list_bytes = read(result.header_key);
+  if (!list_bytes) {
+    result.unanswered = true;
+    return result;
+  }
+  if (*list_bytes) result.list = detail::decode_header_list((**list_bytes).view());
   if (!result.list) return result;  // uri-miss
   const detail::HeaderList* list = &*result.list;
   result.fwd = CacheStatus::Fwd::kMiss;
@@ -184,9 +194,13 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(
   for (std::string_view method : {std::string_view("GET"), std::string_view("HEAD")}) {
     if (method == "HEAD" && request.method != "HEAD") break;
     auto key = detail::page_key_for(options.key_prefix, method, uri_md5, request, list->names);
-    auto value = cache().get(key);
-    if (!value) continue;
-    auto entry = detail::decode_entry(*value);
+    auto value = read(key);
+    if (!value) {
+      result.unanswered = true;
+      return result;
+    }
+    if (!*value) continue;
+    auto entry = detail::decode_entry(**value);
     if (!entry || entry->meta.epoch != list->epoch) continue;  // corrupt, or invalidated
     if (entry->meta.selecting != selecting) {
       result.fwd = CacheStatus::Fwd::kVaryMiss;
@@ -320,6 +334,16 @@ std::optional<Response> PageCache::fetch_and_keep(Request& request) const {
   return std::nullopt;
 }
 
+std::optional<Response> PageCache::fetch_in_process(const Request& request) const {
+  if (!is_cacheable_method(request.method)) return std::nullopt;
+  try {
+    return impl_->lookup(request, std::nullopt, true).hit;
+  } catch (const std::exception& e) {  // as fetch()
+    cachekit::detail::logger()->error("page cache fetch failed: {}", e.what());
+    return std::nullopt;
+  }
+}
+
 void PageCache::update(const Request& request, Response& response) const {
   try {
     if (!is_cacheable_method(request.method)) return impl_->update_other(request, response);
@@ -364,6 +388,10 @@ std::size_t PageCache::coalesced_waiters() const noexcept { return impl_->coales
 
 bool PageCache::fetch_is_local() const noexcept {
   return !impl_->cache().backend_info().outlives_process;
+}
+
+bool PageCache::hits_may_be_in_process() const noexcept {
+  return impl_->cache().backend_info().has_local_copies;
 }
 
 const PageCacheOptions& PageCache::options() const noexcept { return impl_->options; }

@@ -33,6 +33,8 @@ struct PageLookup {
   // stored the page.
   std::uint64_t flights_finished = 0;
   const void* owner = nullptr;  // the PageCache::Impl that looked
+  // An in-process lookup stopped at a read only a round trip could answer.
+  bool unanswered = false;
 };
 
 struct PageCache::Impl {
@@ -49,8 +51,11 @@ struct PageCache::Impl {
 
   // GET/HEAD only; never throws. `collapsed_from`: a hit is marked as a miss for that reason
   // answered by another's response (`fwd=<reason>; collapsed`) instead of `hit`.
+  // `in_process_only`: read only what the store answers from process memory
+  // (Cache::get_if_in_process) and stop, `unanswered`, at the first read that needs more.
   [[nodiscard]] Lookup lookup(const Request& request,
-                              std::optional<CacheStatus::Fwd> collapsed_from = std::nullopt) const;
+                              std::optional<CacheStatus::Fwd> collapsed_from = std::nullopt,
+                              bool in_process_only = false) const;
   // Applies the storage rules to a GET/HEAD response, patches and stores it. `found`: this
   // request's lookup (its verdict and what it read); nullptr: derive uri-miss / miss from the
   // header list.

@@ -690,7 +690,12 @@ std::optional<http::Response> Server::Impl::answer_on_io_thread(const Resolution
   if (r.kind != Resolution::Kind::kFound) return Router::own_answer(r);
   const auto& page_cache = r.endpoint->page_cache;
   if (!page_cache || !(req.method == "GET" || req.method == "HEAD")) return std::nullopt;
-  if (!page_cache->fetch_is_local()) return std::nullopt;
+  if (!page_cache->fetch_is_local()) {
+    // A tiered store's local copies answer here; anything else goes to the pool, which looks
+    // again with the shared store.
+    if (!page_cache->hits_may_be_in_process()) return std::nullopt;
+    return page_cache->fetch_in_process(req);
+  }
   // A miss's lookup stays on the request: the handler thread's serve() continues from it.
   return page_cache->fetch_and_keep(req);
 }

@@ -179,6 +179,13 @@ class PageCache {
   // True when fetch() is cheap enough to run on a server's io thread: the Cache's backend
   // keeps entries in this process (backend_info().outlives_process is false).
   [[nodiscard]] bool fetch_is_local() const noexcept;
+  // True when the backend answers some reads from process memory although it is not local (a
+  // tiered store's local tier): fetch_in_process() can then answer some hits.
+  [[nodiscard]] bool hits_may_be_in_process() const noexcept;
+  // A hit found with in-process reads only (Cache::get_if_in_process), or nullopt — a miss,
+  // a stale entry, or a read that needed the shared store — for the full path to decide.
+  // Never does I/O, so a server may call it on its io thread. Keeps no lookup.
+  [[nodiscard]] std::optional<Response> fetch_in_process(const Request& request) const;
   [[nodiscard]] const PageCacheOptions& options() const noexcept;
 
  private:

@@ -68,6 +68,7 @@ class TieredBackend final : public Backend, private ChangeListener {
     info_.outlives_process = s.outlives_process;
     info_.supports_keys = s.supports_keys;
     info_.supports_stats = true;
+    info_.has_local_copies = true;
     info_.key_policy = s.key_policy;
     info_.max_key_bytes = s.max_key_bytes;
   }
@@ -106,6 +107,15 @@ class TieredBackend final : public Backend, private ChangeListener {
     counters_.add(Counters::kSharedHit);
     fill(key, **entry, marks);
     return std::optional<Bytes>(std::move((*entry)->value));
+  }
+
+  // A local copy, or nullopt: a local miss (or a feed that is down) needs the shared store.
+  std::optional<Result<std::optional<Bytes>>> get_if_in_process(std::string_view key) override {
+    if (!live_.load()) return std::nullopt;
+    auto local = local_->get(key);
+    if (!local.ok() || !local->has_value()) return std::nullopt;
+    counters_.add(Counters::kLocalHit);
+    return local;
   }
 
   Status set(std::string_view key, std::string_view value, Expiry expiry) override {

@@ -7,6 +7,7 @@
 #include <cachekit/backends/tiered.h>
 #include <cachekit/cache.h>
 #include <cachekit/caches.h>
+#include <cachekit/http/page_cache.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -315,6 +316,55 @@ TEST(TieredRedis, ConcurrentFillsNeverOutliveTheLastWrite) {
   EXPECT_TRUE(first);
   EXPECT_TRUE(second);
   EXPECT_EQ(value_of(*backend, "k"), std::to_string(kWrites));
+}
+
+// A page served from a tiered cache over Redis: once the local tier holds the header list and
+// the page, the hit is answered by in-process reads alone (what a server's io thread may do);
+// before that, and after another client deletes the page, those reads decline and the full
+// path answers.
+TEST(TieredPages, AHitFromTheLocalTierNeedsNoRoundTripAndADeletionEndsIt) {
+  const std::string url = testing::shared_redis_url();
+  const std::string ns = testing::unique_namespace("tiered-pages");
+  Cache cache(tiered_over_redis(url, ns), CacheOptions{.key_prefix = "pages"});
+  http::PageCache pages(http::PageCacheOptions{.cache = &cache});
+  http::Request request;
+  request.method = "GET";
+  request.path = "/hello/";
+  request.headers.add("Host", "www.example.com");
+  int calls = 0;
+  http::Handler hello = [&](http::Request&) {
+    ++calls;
+    auto response = http::Response::text("hello");
+    response.headers.set("Cache-Control", "max-age=300");
+    return response;
+  };
+  EXPECT_FALSE(pages.fetch_in_process(request).has_value());  // nothing stored yet
+  (void)pages.serve(request, hello);
+  ASSERT_EQ(calls, 1);
+  ASSERT_TRUE(pages.hits_may_be_in_process());
+  // The full path fills the local tier (the store's own invalidations may drop a copy once).
+  ASSERT_TRUE(eventually([&] {
+    EXPECT_TRUE(pages.fetch(request).has_value());
+    return pages.fetch_in_process(request).has_value();
+  }));
+  Backend& tiers = cache.backend();
+  const std::string shared_before = stat(tiers, "shared_hits") + "/" + stat(tiers, "shared_misses");
+  const int local_before = std::stoi(stat(tiers, "local_hits"));
+  auto hit = pages.fetch_in_process(request);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->body.view(), "hello");
+  EXPECT_EQ(calls, 1);
+  // Two local reads (the header list and the page), none of the shared store.
+  EXPECT_EQ(std::stoi(stat(tiers, "local_hits")), local_before + 2);
+  EXPECT_EQ(stat(tiers, "shared_hits") + "/" + stat(tiers, "shared_misses"), shared_before);
+
+  RawRedis raw = RawRedis::from_url(url);
+  auto keys = raw.command({"KEYS", ns + "*"});
+  for (const auto& key : keys.elements) {
+    if (key.str.find("cache_page") != std::string::npos) raw.command({"DEL", key.str});
+  }
+  EXPECT_TRUE(eventually([&] { return !pages.fetch_in_process(request).has_value(); }));
+  EXPECT_FALSE(pages.fetch(request).has_value());
 }
 
 }  // namespace
