@@ -69,7 +69,10 @@ struct Codec<Bytes> {
 template <class T>
 requires std::integral<T> &&(!std::same_as<T, bool>)struct Codec<T> {
   static std::string encode(T v, Serializer) { return std::to_string(v); }
+  // Trailing spaces are allowed: memcached's arithmetic rewrites a counter in place, and one
+  // that lost a digit keeps its length padded with spaces ("1000" minus 2 reads "998 ").
   static std::optional<T> decode(std::string_view b, Serializer) noexcept {
+    while (b.ends_with(' ')) b.remove_suffix(1);
     T v{};
     auto [end, ec] = std::from_chars(b.data(), b.data() + b.size(), v);
     if (ec != std::errc() || end != b.data() + b.size() || b.empty()) return std::nullopt;

@@ -57,3 +57,18 @@ TEST(CodecDecodeThrows, TypedGetIsAMissCountedAsAnError) {
 
 }  // namespace
 }  // namespace cachekit
+
+namespace cachekit {
+namespace {
+
+TEST(CodecIntegers, TrailingSpacesOfAPaddedCounterAreIgnoredOthersAreNot) {
+  EXPECT_EQ(Codec<long>::decode("998 ", Serializer::kJson), 998);
+  EXPECT_EQ(Codec<int>::decode("8   ", Serializer::kJson), 8);
+  EXPECT_EQ(Codec<long>::decode("-2", Serializer::kJson), -2);
+  EXPECT_FALSE(Codec<long>::decode(" 998", Serializer::kJson));
+  EXPECT_FALSE(Codec<long>::decode("99 8", Serializer::kJson));
+  EXPECT_FALSE(Codec<long>::decode("   ", Serializer::kJson));
+}
+
+}  // namespace
+}  // namespace cachekit

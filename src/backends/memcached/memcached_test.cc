@@ -335,6 +335,19 @@ TEST_F(MemcachedPrivate, ConcurrentIncrAndDecrReachTheExactTotal) {
   EXPECT_EQ(cache.get<int>("n"), 1000 + 2 * 150 * 3 - 2 * 150);
 }
 
+// memcached's arithmetic rewrites a counter in place: one that loses a digit keeps its length,
+// padded with spaces ("1000" - 2 is "998 "). A typed read must still see the number.
+TEST_F(MemcachedPrivate, ACounterThatLostADigitStillReadsAsANumber) {
+  Cache cache(backend_);
+  cache.set("n", 1000, kNever);
+  EXPECT_EQ(*cache.incr("n", -2), 998);
+  EXPECT_EQ(cache.get<long>("n"), 998);
+  EXPECT_EQ(*cache.incr("n", -990), 8);
+  EXPECT_EQ(cache.get<int>("n"), 8);
+  EXPECT_EQ(*cache.incr("n", -10), -2);  // below zero: the compare-and-swap path reads "8   "
+  EXPECT_EQ(cache.get<long>("n"), -2);
+}
+
 TEST_F(MemcachedPrivate, ADecrementGetsThroughWhileNativeIncrementsKeepLanding) {
   // Other clients incrementing the counter without pause change its CAS between our read and
   // our write most of the time: the decrement must keep trying, not give up after a few losses.
