@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -24,6 +25,10 @@
 #include "cachekit/bytes.h"
 #include "cachekit/status.h"
 #include "cachekit/timeout.h"
+
+namespace boost::asio {
+class io_context;  // an event loop that AsyncReads run on (only servers built on Asio use them)
+}  // namespace boost::asio
 
 namespace cachekit {
 
@@ -83,6 +88,29 @@ class ChangeFeed {
   ChangeFeed& operator=(const ChangeFeed&) = delete;
 };
 
+// Reads that never block the thread that asks: the GETs are written on a connection of their
+// own, driven by an event loop (a server's io thread), and pipelined with the loop's other
+// reads; the answer comes on the loop's thread. One per loop, used only from its thread, and
+// destroyed on it (or after it stopped). Made by Backend::async_reads.
+class AsyncReads {
+ public:
+  using Values = std::vector<std::optional<Bytes>>;
+  // One value per key, in order (nullopt: missing); the whole set is nullopt when the store
+  // could not answer in time (down, slow, an error reply): the caller then takes its blocking
+  // path, which fails open as every call does.
+  using Done = std::function<void(std::optional<Values>)>;
+  virtual ~AsyncReads() = default;
+  AsyncReads() = default;
+  AsyncReads(const AsyncReads&) = delete;
+  AsyncReads& operator=(const AsyncReads&) = delete;
+  // GETs the final keys `keys` in one round trip; `done` runs later on the loop's thread, never
+  // inside this call.
+  virtual void get_many(std::span<const std::string> keys, Done done) = 0;
+  // Answers what is pending with nullopt and closes the connection, so that the loop can run
+  // out of work; later calls are answered nullopt.
+  virtual void close() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -136,6 +164,9 @@ class Backend {
   // is destroyed (`listener` must outlive it). kUnimplemented for a store that cannot tell
   // (the default); info().has_change_feed says which can.
   virtual Result<std::unique_ptr<ChangeFeed>> watch_changes(ChangeListener& listener);
+  // Reads run by `loop` without blocking (see AsyncReads), or nullptr for a store that has
+  // none (the default): its reads are made on a thread that may wait.
+  virtual std::unique_ptr<AsyncReads> async_reads(boost::asio::io_context& loop);
   // Final keys matching a glob pattern (`*`, `?`, `[...]`, `\` escapes).
   virtual Result<std::vector<std::string>> keys(std::string_view pattern);
   virtual Result<StatPairs> stats();

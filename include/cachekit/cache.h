@@ -135,6 +135,16 @@ class Cache {
   // counted; a server answers such reads on its io thread and leaves the rest to its pool.
   [[nodiscard]] std::optional<std::optional<Bytes>> get_if_in_process(std::string_view key,
                                                                       Version version = {}) const;
+  // Reads for an event loop that must not block (Backend::async_reads), or nullptr when the
+  // store has none. Used with get_many_async on that loop's thread only.
+  [[nodiscard]] std::unique_ptr<AsyncReads> async_reads(boost::asio::io_context& loop) const;
+  // get() of each key through `reads`, in one round trip: `done` gets, on the loop's thread,
+  // what get() would return for each key in order, or nullopt when the store did not answer
+  // (nothing is counted then; the caller takes the blocking path, which also reports a key
+  // that cannot be made final).
+  void get_many_async(AsyncReads& reads, std::span<const std::string> keys,
+                      std::function<void(std::optional<std::vector<std::optional<Bytes>>>)> done,
+                      Version version = {}) const;
   // True when stored.
   bool set(std::string_view key, std::string_view value, Timeout timeout = {},
            Version version = {});

@@ -76,6 +76,8 @@ Result<std::unique_ptr<ChangeFeed>> Backend::watch_changes(ChangeListener&) {
   return unimplemented_error("the " + info().name + " backend cannot report changes");
 }
 
+std::unique_ptr<AsyncReads> Backend::async_reads(boost::asio::io_context&) { return nullptr; }
+
 Result<std::vector<std::string>> Backend::keys(std::string_view) {
   return unimplemented_error("the " + info().name + " backend cannot list keys");
 }

@@ -203,6 +203,48 @@ std::optional<std::optional<Bytes>> Cache::get_if_in_process(std::string_view ke
   return found;
 }
 
+std::unique_ptr<AsyncReads> Cache::async_reads(boost::asio::io_context& loop) const {
+  return backend_->async_reads(loop);
+}
+
+void Cache::get_many_async(
+    AsyncReads& reads, std::span<const std::string> keys,
+    std::function<void(std::optional<std::vector<std::optional<Bytes>>>)> done,
+    Version version) const {
+  std::vector<std::string> finals;
+  finals.reserve(keys.size());
+  for (const std::string& key : keys) {
+    auto k = final_key(key, version);
+    if (!k.ok()) {
+      finals.clear();
+      break;
+    }
+    finals.push_back(std::move(*k));
+  }
+  // A refused key: the reads are still asked for nothing, so that `done` runs on the loop and
+  // never inside this call.
+  bool refused = finals.size() != keys.size();
+  reads.get_many(finals,
+                 [this, refused, done = std::move(done)](std::optional<AsyncReads::Values> values) {
+                   if (refused || !values) return done(std::nullopt);
+                   std::vector<std::optional<Bytes>> out;
+                   out.reserve(values->size());
+                   for (auto& value : *values) {
+                     std::optional<Bytes> found;
+                     if (value) {
+                       auto decoded = decode_stored(std::move(*value));
+                       if (!decoded.ok())
+                         return done(std::nullopt);  // the blocking read reports it
+                       found = visible(std::move(*decoded));
+                     }
+                     out.push_back(std::move(found));
+                   }
+                   for (const auto& found : out)
+                     counters_->add(found.has_value() ? kHits : kMisses);
+                   done(std::move(out));
+                 });
+}
+
 // A get_or_refresh envelope reads as its payload while fresh and as a miss once stale: a plain
 // reader has no stale-while-revalidate of its own, so it must not be handed stale data as if
 // fresh (src/core/envelope.h).

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <charconv>
 
+#include "backends/redis/async_reads.h"
 #include "backends/redis/redis_backend.h"
 #include "backends/redis/tracking.h"
 
@@ -263,6 +264,11 @@ Result<std::optional<Bytes>> RedisBackend::get(std::string_view key) {
     if (!reply.ok()) return reply.status();
     return optional_bytes(c.where(), **reply);
   });
+}
+
+std::unique_ptr<AsyncReads> RedisBackend::async_reads(boost::asio::io_context& loop) {
+  if (follows_sentinel_) return nullptr;
+  return make_async_reads(loop, primary_, options_.key_namespace, pool_options_.timeouts);
 }
 
 // PTTL answers -2 when the key went between the two commands (another client's UNLINK or

@@ -58,6 +58,9 @@ class RedisBackend final : public Backend {
   Result<std::optional<StoredEntry>> get_entry(std::string_view key) override;
   // CLIENT TRACKING in broadcast mode on the primary (tracking.h).
   Result<std::unique_ptr<ChangeFeed>> watch_changes(ChangeListener& listener) override;
+  // GETs pipelined on a connection the loop drives (async_reads.h); none behind Sentinel,
+  // whose primary moves: the blocking path follows it.
+  std::unique_ptr<AsyncReads> async_reads(boost::asio::io_context& loop) override;
 
   Result<std::size_t> erase_pattern(std::string_view pattern);
   Result<std::optional<std::string>> try_lock(std::string_view key, std::chrono::milliseconds ttl);
