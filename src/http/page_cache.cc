@@ -166,9 +166,9 @@ PageCache::Impl::Impl(PageCacheOptions o)
 
 PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request,
                                                 std::optional<CacheStatus::Fwd> collapsed_from,
-                                                bool in_process_only) const {
+                                                const Read* reader) const {
   auto read = [&](const std::string& key) -> std::optional<std::optional<Bytes>> {
-    if (in_process_only) return cache().get_if_in_process(key);
+    if (reader != nullptr) return (*reader)(key);
     return cache().get(key);
   };
   Lookup result;
@@ -186,6 +186,7 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request,
   }
   if (*list_bytes) result.list = detail::decode_header_list((**list_bytes).view());
   if (!result.list) return result;  // uri-miss
+  remember_names(result.header_key, result.list->names);
   const detail::HeaderList* list = &*result.list;
   result.fwd = CacheStatus::Fwd::kMiss;
   std::string selecting = detail::selecting_values(request, list->names);
@@ -225,6 +226,37 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request,
     return result;
   }
   return result;
+}
+
+void PageCache::Impl::remember_names(const std::string& header_key,
+                                     const std::vector<std::string>& names) const {
+  std::lock_guard lock(names_mutex);
+  auto it = remembered_names.find(header_key);
+  if (it != remembered_names.end()) {
+    if (it->second != names) it->second = names;
+    return;
+  }
+  if (remembered_names.size() >= kRememberedLists) remembered_names.clear();
+  remembered_names.emplace(header_key, names);
+}
+
+std::vector<std::string> PageCache::Impl::keys_to_prefetch(const Request& request) const {
+  auto uri = cache_uri(request, options.allowed_hosts);
+  if (!uri) return {};
+  std::string uri_md5 = md5_hex(*uri);
+  std::vector<std::string> keys{detail::header_key_for(options.key_prefix, uri_md5)};
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(names_mutex);
+    auto it = remembered_names.find(keys.front());
+    if (it == remembered_names.end()) return {};
+    names = it->second;
+  }
+  keys.push_back(detail::page_key_for(options.key_prefix, "GET", uri_md5, request, names));
+  if (request.method == "HEAD") {
+    keys.push_back(detail::page_key_for(options.key_prefix, "HEAD", uri_md5, request, names));
+  }
+  return keys;
 }
 
 // The header list a store learns from. A list the lookup read is read again: an invalidation
@@ -275,6 +307,7 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
   milliseconds kept = remaining + stale.longest();
   detail::HeaderList list = detail::learn_header_list(
       cache(), header_key, vary_header_list(response), existing, kept, now);
+  remember_names(header_key, list.names);
   detail::EntryMeta meta{.born_ms = ms_of(now) - age.count(),
                          .fresh_until_ms = ms_of(now) + remaining.count(),
                          .stale_while_revalidate_ms = stale.while_revalidate.count(),
@@ -337,7 +370,41 @@ std::optional<Response> PageCache::fetch_and_keep(Request& request) const {
 std::optional<Response> PageCache::fetch_in_process(const Request& request) const {
   if (!is_cacheable_method(request.method)) return std::nullopt;
   try {
-    return impl_->lookup(request, std::nullopt, true).hit;
+    const Impl::Read in_process = [this](const std::string& key) {
+      return impl_->cache().get_if_in_process(key);
+    };
+    return impl_->lookup(request, std::nullopt, &in_process).hit;
+  } catch (const std::exception& e) {  // as fetch()
+    cachekit::detail::logger()->error("page cache fetch failed: {}", e.what());
+    return std::nullopt;
+  }
+}
+
+std::vector<std::string> PageCache::keys_to_prefetch(const Request& request) const {
+  if (!is_cacheable_method(request.method)) return {};
+  try {
+    return impl_->keys_to_prefetch(request);
+  } catch (const std::exception& e) {  // as fetch()
+    cachekit::detail::logger()->error("page cache fetch failed: {}", e.what());
+    return {};
+  }
+}
+
+std::optional<Response> PageCache::fetch_prefetched(
+    const Request& request, std::span<const std::string> keys,
+    std::span<const std::optional<Bytes>> values) const {
+  if (!is_cacheable_method(request.method) || keys.size() != values.size()) return std::nullopt;
+  try {
+    // A read of a key that was not fetched (the header list named other headers than the
+    // remembered ones) stops the lookup: the caller looks again the usual way.
+    const Impl::Read prefetched =
+        [&](const std::string& key) -> std::optional<std::optional<Bytes>> {
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        if (keys[i] == key) return values[i];
+      }
+      return std::nullopt;
+    };
+    return impl_->lookup(request, std::nullopt, &prefetched).hit;
   } catch (const std::exception& e) {  // as fetch()
     cachekit::detail::logger()->error("page cache fetch failed: {}", e.what());
     return std::nullopt;

@@ -3,9 +3,12 @@
 // with coalescing) and invalidate.cc.
 
 #include <atomic>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cachekit/http/cache_key.h"
@@ -49,13 +52,20 @@ struct PageCache::Impl {
     std::string selecting;
   };
 
+  // How a lookup reads one key: its value (or nullopt inside: missing), or nullopt when this
+  // read cannot answer, which stops the lookup (`unanswered`).
+  using Read = std::function<std::optional<std::optional<Bytes>>(const std::string& key)>;
   // GET/HEAD only; never throws. `collapsed_from`: a hit is marked as a miss for that reason
-  // answered by another's response (`fwd=<reason>; collapsed`) instead of `hit`.
-  // `in_process_only`: read only what the store answers from process memory
-  // (Cache::get_if_in_process) and stop, `unanswered`, at the first read that needs more.
+  // answered by another's response (`fwd=<reason>; collapsed`) instead of `hit`. `read`:
+  // instead of Cache::get (an in-process read, or values fetched beforehand).
   [[nodiscard]] Lookup lookup(const Request& request,
                               std::optional<CacheStatus::Fwd> collapsed_from = std::nullopt,
-                              bool in_process_only = false) const;
+                              const Read* read = nullptr) const;
+  // The keys a lookup of `request` would read, in its order, when the request's header list
+  // was seen before (its names make the page keys): the header list's key, then the GET page
+  // (and for HEAD the HEAD page). Empty when they cannot be known without a read.
+  [[nodiscard]] std::vector<std::string> keys_to_prefetch(const Request& request) const;
+  void remember_names(const std::string& header_key, const std::vector<std::string>& names) const;
   // Applies the storage rules to a GET/HEAD response, patches and stores it. `found`: this
   // request's lookup (its verdict and what it read); nullptr: derive uri-miss / miss from the
   // header list.
@@ -115,6 +125,12 @@ struct PageCache::Impl {
     std::optional<Response> hit;
   };
   FleetTurn take_fleet_turn(const Request& request, const Lookup& found) const;
+  // The Vary names of header lists read lately, by header-list key: a guess, checked against
+  // the list fetched with the page (keys_to_prefetch). Bounded; emptied when full.
+  static constexpr std::size_t kRememberedLists = 10000;
+  mutable std::mutex names_mutex;
+  mutable std::unordered_map<std::string, std::vector<std::string>> remembered_names;
+
   [[nodiscard]] bool shared_store() const noexcept {
     return options.cache->backend_info().outlives_process;
   }

@@ -496,5 +496,65 @@ TEST_F(PageCacheTest, CorruptEntryIsAMissAndIsReplaced) {
   EXPECT_EQ(status_of(serve(r)), "cachekit; fwd=uri-miss; stored; ttl=600");
 }
 
+// ---- one round trip: keys_to_prefetch + fetch_prefetched ----
+
+// What a server's io thread does on a shared store: read every key in one go, then look up.
+std::optional<Response> prefetched_hit(const PageCache& pages, const Cache& cache,
+                                       const Request& request) {
+  std::vector<std::string> keys = pages.keys_to_prefetch(request);
+  if (keys.empty()) return std::nullopt;
+  std::vector<std::optional<Bytes>> values;
+  values.reserve(keys.size());
+  for (const std::string& key : keys) values.push_back(cache.get(key));
+  return pages.fetch_prefetched(request, keys, values);
+}
+
+TEST_F(PageCacheTest, PrefetchedKeysAnswerAHitOnceTheHeaderListIsKnown) {
+  PageCache& pages = page();
+  EXPECT_TRUE(pages.keys_to_prefetch(get("/hello/")).empty());  // nothing read or stored yet
+  (void)serve("/hello/");
+  // The store taught the page cache the URI's header list: the header list and the GET page.
+  EXPECT_EQ(pages.keys_to_prefetch(get("/hello/")).size(), 2U);
+  EXPECT_EQ(pages.keys_to_prefetch(make_request("HEAD", "/hello/")).size(), 3U);
+  EXPECT_TRUE(pages.keys_to_prefetch(make_request("POST", "/hello/")).empty());
+  auto hit = prefetched_hit(pages, *c_.cache, get("/hello/"));
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->body, "hello");
+  EXPECT_EQ(status_of(*hit), "cachekit; hit; ttl=600");
+  EXPECT_EQ(h_.count(), 1);
+  // Another URI is still unknown.
+  EXPECT_TRUE(pages.keys_to_prefetch(get("/other/")).empty());
+}
+
+TEST_F(PageCacheTest, AHeaderListThatNamesOtherHeadersNowSendsTheLookupTheFullWay) {
+  PageCache& pages = page();
+  (void)serve("/hello/");
+  ASSERT_TRUE(prefetched_hit(pages, *c_.cache, get("/hello/")).has_value());
+  // Another process (another PageCache on the same store) invalidates the URI, then stores it
+  // varying on Accept-Language: the header list now names it, so the page key remembered here
+  // is stale.
+  PageCache other(PageCacheOptions{.cache = c_.cache.get(), .clock = &c_.clock});
+  ASSERT_TRUE(other.invalidate("http://www.example.com/hello/"));
+  Handler by_language = [](Request& r) {
+    Response response =
+        Response::text("hello in " + std::string(r.headers.get("Accept-Language").value_or("?")));
+    response.headers.set("Vary", "Accept-Language");
+    return response;
+  };
+  Request french = get("/hello/", {{"Accept-Language", "fr"}});
+  (void)other.serve(french, by_language);
+  // The old page is unreachable: the prefetched values do not hold the page the new header
+  // list leads to, so no hit comes from them (never the old page)...
+  EXPECT_FALSE(prefetched_hit(pages, *c_.cache, french).has_value());
+  // ...the full lookup finds the new variant and learns the new list...
+  auto full = pages.fetch(french);
+  ASSERT_TRUE(full.has_value());
+  EXPECT_EQ(full->body, "hello in fr");
+  // ...after which one round trip answers again.
+  auto again = prefetched_hit(pages, *c_.cache, french);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->body, "hello in fr");
+}
+
 }  // namespace
 }  // namespace cachekit::http

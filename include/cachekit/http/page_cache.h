@@ -82,6 +82,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -186,6 +187,16 @@ class PageCache {
   // a stale entry, or a read that needed the shared store — for the full path to decide.
   // Never does I/O, so a server may call it on its io thread. Keeps no lookup.
   [[nodiscard]] std::optional<Response> fetch_in_process(const Request& request) const;
+  // One round trip for a hit on a shared store: the keys a lookup of `request` reads (its
+  // header list, then its page), with the page's key made from the header list last read for
+  // this URI — or nothing when none was (a first request: fetch() finds it). The caller reads
+  // them all at once (Cache::get_many_async, on a server's io thread) and hands the values to
+  // fetch_prefetched(): a hit, or nullopt — a miss, a stale entry, or a header list that names
+  // other headers now — for the full path to decide. Neither does I/O; neither keeps a lookup.
+  [[nodiscard]] std::vector<std::string> keys_to_prefetch(const Request& request) const;
+  [[nodiscard]] std::optional<Response> fetch_prefetched(
+      const Request& request, std::span<const std::string> keys,
+      std::span<const std::optional<Bytes>> values) const;
   [[nodiscard]] const PageCacheOptions& options() const noexcept;
 
  private:
