@@ -1,10 +1,13 @@
-// The only translation unit that includes Boost.Asio and Boost.Beast (each costs ~15 s and
-// ~0.6 GB to compile), so everything else in src/server stays Boost-free.
+// The only translation unit of src/server that includes Boost.Asio and Boost.Beast (each costs
+// ~15 s and ~0.6 GB to compile), so everything else here stays Boost-free. (A backend's
+// AsyncReads run on the io_contexts made here: the Redis one is built on Asio too.)
 //
 // Shape, top to bottom: start() opens the acceptor and starts one io_context per io thread;
 // accept_loop() hands each connection to a worker round-robin; session() serves one connection:
 // wait for bytes (idle timeout) → read the request with Beast's parser (read timeout, header and
-// body limits) → answer it (on the io thread when that is cheap, else on the handler pool) →
+// body limits) → answer it (on the io thread when that is cheap — a page hit from process memory,
+// or from a shared store read in one pipelined round trip that the io thread drives — else on
+// the handler pool) →
 // write the head we serialize ourselves plus the body bytes as a second buffer (one writev, no
 // copy of the body) → repeat while keep-alive. sweep() enforces the timeouts; stop() drains.
 //
@@ -42,6 +45,7 @@
 #include <system_error>
 #include <thread>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "cachekit/cache.h"
@@ -103,6 +107,15 @@ struct Worker {
   asio::io_context ioc{1};
   asio::steady_timer sweep_timer{ioc};
   std::thread thread;
+  // Per page-cache store, its non-blocking reads on this io thread (nullptr: it has none).
+  // After the context: closed before it goes.
+  std::unordered_map<const Cache*, std::unique_ptr<AsyncReads>> reads;
+
+  AsyncReads* reads_for(const Cache& cache) {
+    auto it = reads.find(&cache);
+    if (it == reads.end()) it = reads.emplace(&cache, cache.async_reads(ioc)).first;
+    return it->second.get();
+  }
 
   ~Worker() { tearing_down = true; }
   void link(Connection& c) noexcept {
@@ -299,7 +312,12 @@ struct Server::Impl {
                                             RequestParser& parser, Exchange& ex);
   asio::awaitable<ReadOutcome> continue_if_expected(Connection& c, RequestParser& parser);
   asio::awaitable<void> answer_error(Connection& c, Exchange& ex, ReadOutcome outcome);
-  asio::awaitable<http::Response> produce(Connection& c, Exchange& ex, std::size_t& route);
+  asio::awaitable<http::Response> produce(Worker& w, Connection& c, Exchange& ex,
+                                          std::size_t& route);
+  // A page hit from a shared store, read without blocking in one round trip (AsyncReads).
+  asio::awaitable<std::optional<http::Response>> hit_from_shared_store(Worker& w,
+                                                                       const Resolution& r,
+                                                                       const http::Request& req);
   bool metrics_allowed(Connection& c) const;
   [[nodiscard]] bool has_allowed_host(const http::Request& request) const;
   asio::awaitable<bool> write_response(Connection& c, Exchange& ex, const http::Response& response,
@@ -396,6 +414,9 @@ void Server::Impl::run_io_thread(Worker& w) {
 // finish their request and close because `stopping` turns keep-alive off.
 void Server::Impl::begin_shutdown(Worker& w) {
   w.stopping = true;
+  for (auto& [cache, reads] : w.reads) {
+    if (reads) reads->close();  // its connection would keep the io_context running
+  }
   for (Connection* c = w.head; c != nullptr; c = c->next) {
     ErrorCode ignored;
     if (c->phase == Phase::kIdle) c->socket.cancel(ignored);
@@ -559,7 +580,7 @@ asio::awaitable<bool> Server::Impl::serve_one(Worker& w, Connection& c, beast::f
   // (No co_await inside a conditional expression: g++ 12 miscompiles it.)
   http::Response response;
   if (has_allowed_host(ex.request)) {
-    response = co_await produce(c, ex, route);
+    response = co_await produce(w, c, ex, route);
   } else {
     response = http::Response::text("Bad Request: Host not allowed", 400);
   }
@@ -755,7 +776,35 @@ bool Server::Impl::metrics_allowed(Connection& c) const {
                                 options.metrics_allowed_clients);
 }
 
-asio::awaitable<http::Response> Server::Impl::produce(Connection& c, Exchange& ex,
+// Suspends until `reads` answers (on this io thread): what Cache::get_many_async gives.
+auto read_without_blocking(const Cache& cache, AsyncReads& reads,
+                           std::span<const std::string> keys) {
+  using Values = std::optional<std::vector<std::optional<Bytes>>>;
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Values)>(
+      [&cache, &reads, keys](auto handler) {
+        auto resume = std::make_shared<decltype(handler)>(std::move(handler));
+        cache.get_many_async(reads, keys,
+                             [resume](Values values) { std::move (*resume)(std::move(values)); });
+      },
+      asio::use_awaitable);
+}
+
+asio::awaitable<std::optional<http::Response>> Server::Impl::hit_from_shared_store(
+    Worker& w, const Resolution& r, const http::Request& req) {
+  if (router.has_middleware() || r.kind != Resolution::Kind::kFound) co_return std::nullopt;
+  const auto& page_cache = r.endpoint->page_cache;
+  if (!page_cache || page_cache->fetch_is_local()) co_return std::nullopt;
+  const Cache& cache = *page_cache->options().cache;
+  AsyncReads* reads = w.reads_for(cache);
+  if (reads == nullptr) co_return std::nullopt;
+  std::vector<std::string> keys = page_cache->keys_to_prefetch(req);
+  if (keys.empty()) co_return std::nullopt;
+  auto values = co_await read_without_blocking(cache, *reads, keys);
+  if (!values) co_return std::nullopt;
+  co_return page_cache->fetch_prefetched(req, keys, *values);
+}
+
+asio::awaitable<http::Response> Server::Impl::produce(Worker& w, Connection& c, Exchange& ex,
                                                       std::size_t& route) {
   http::Request& request = ex.request;
   if (!options.metrics_path.empty() && request.path == options.metrics_path &&
@@ -771,6 +820,10 @@ asio::awaitable<http::Response> Server::Impl::produce(Connection& c, Exchange& e
   if (auto answer = answer_on_io_thread(resolution, request)) {
     answered_on_io.add();
     co_return std::move(*answer);
+  }
+  if (auto hit = co_await hit_from_shared_store(w, resolution, request)) {
+    answered_on_io.add();
+    co_return std::move(*hit);
   }
   pool_attempts.add();
   std::optional<http::Response> response = co_await on_pool(
