@@ -2,6 +2,7 @@
 // Redis change feed — writes by other clients (a raw connection as redis-cli would make,
 // another cachekit process through the CLI), a flush, a lost feed, and readers racing a
 // writer.
+#include <cachekit/backends/locmem.h>
 #include <cachekit/backends/redis.h>
 #include <cachekit/backends/sql.h>
 #include <cachekit/backends/tiered.h>
@@ -20,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "support/backend_wrapper.h"
 #include "support/redis_test_support.h"
 
 namespace cachekit {
@@ -316,6 +318,34 @@ TEST(TieredRedis, ConcurrentFillsNeverOutliveTheLastWrite) {
   EXPECT_TRUE(first);
   EXPECT_TRUE(second);
   EXPECT_EQ(value_of(*backend, "k"), std::to_string(kWrites));
+}
+
+// The race itself, made to happen: a reader's shared read has returned the old value (the
+// wrapper holds its ttl() half of get_entry, which runs after get()) when a write of this
+// process lands and drops the local copy; the reader then fills the old value. The fill must
+// be dropped, or the local tier would serve the old value until local_ttl passes.
+TEST(TieredFill, AConcurrentWriteDropsTheFillOfAValueReadBeforeIt) {
+  auto shared = std::make_shared<testing::BackendWrapper>(
+      make_locmem_backend(LocmemOptions{.max_entries = 100}));
+  auto made = make_tiered_backend(
+      TieredOptions{.shared = shared, .coherence = TierCoherence::kTtl, .local_ttl = 60s});
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  Backend& tiers = **made;
+  ASSERT_TRUE(tiers.set("k", "old", Expiry::never()).ok());
+  auto gate = std::make_shared<testing::Gate>();
+  shared->hold(testing::Op::kTtl, gate);
+  std::string read_by_reader;
+  std::thread reader([&] { read_by_reader = value_of(tiers, "k"); });
+  while (gate->waiting() == 0) std::this_thread::yield();  // its get() has read "old"
+  shared->hold(testing::Op::kTtl, nullptr);                // later calls pass
+  ASSERT_TRUE(tiers.set("k", "new", Expiry::never()).ok());
+  gate->open();
+  reader.join();
+  EXPECT_EQ(read_by_reader, "old");  // it read before the write: fine for that call
+  // Every read after the write returned sees the new value, not a filled "old".
+  EXPECT_EQ(value_of(tiers, "k"), "new");
+  EXPECT_EQ(value_of(tiers, "k"), "new");
+  EXPECT_EQ(stat(tiers, "fills_dropped"), "1");
 }
 
 // A page served from a tiered cache over Redis: once the local tier holds the header list and
