@@ -53,6 +53,7 @@ class Pool {
   Result<Lease> acquire() { return pool_.acquire(); }
   [[nodiscard]] PoolCounters counters() const;
   [[nodiscard]] const std::string& where() const noexcept { return where_; }
+  [[nodiscard]] const Endpoint& endpoint() const noexcept { return endpoint_; }
 
  private:
   const Endpoint endpoint_;

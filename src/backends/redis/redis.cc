@@ -172,9 +172,8 @@ RedisBackend::RedisBackend(RedisOptions options, std::vector<Endpoint> endpoints
   info_.supports_keys = true;
   info_.supports_stats = true;
   info_.key_policy = KeyPolicy::kWarn;  // Redis keys are binary-safe, up to 512 MB
-  // The change feed follows a fixed primary; behind Sentinel the primary moves, so a tier in
-  // front of it falls back to its TTL bound (tiered.h).
-  info_.has_change_feed = !sentinel_;
+  // Behind Sentinel the change feed watches the primary of the moment (watch_changes).
+  info_.has_change_feed = true;
   if (!endpoints.empty()) primary_ = endpoints.front();
   auto nodes = std::make_shared<Nodes>();
   for (auto& endpoint : endpoints)
@@ -299,6 +298,14 @@ Result<std::unique_ptr<ChangeFeed>> RedisBackend::watch_changes(ChangeListener& 
   if (!info_.has_change_feed) return Backend::watch_changes(listener);
   TrackingOptions tracking{
       primary_, {options_.connect_timeout, options_.io_timeout}, options_.key_namespace};
+  if (follows_sentinel_) {
+    // The feed watches whichever server is the primary now, and starts over when it moves.
+    tracking.find_primary = [this]() -> std::optional<Endpoint> {
+      const NodesView view = nodes();
+      if (view->pools.empty()) return std::nullopt;
+      return view->pools.front()->endpoint();
+    };
+  }
   return start_tracking(std::move(tracking), listener);
 }
 

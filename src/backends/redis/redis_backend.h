@@ -147,7 +147,7 @@ class RedisBackend final : public Backend {
   RedisOptions options_;
   const Clock* clock_;
   BackendInfo info_;
-  Endpoint primary_;  // where the change feed connects (not behind Sentinel)
+  Endpoint primary_;  // where the change feed connects (behind Sentinel: nodes() says)
   PoolOptions pool_options_;
   const bool follows_sentinel_;
   std::optional<SentinelLocation> sentinel_;

@@ -20,6 +20,7 @@
 
 #include "backends/redis/sentinel_test_support.h"
 #include "cachekit/backends/redis.h"
+#include "cachekit/backends/tiered.h"
 #include "cachekit/cache.h"
 #include "support/status_matchers.h"
 
@@ -292,6 +293,48 @@ TEST(SentinelFailover, ReadonlyFromTheDemotedPrimaryFindsTheNewOne) {
   EXPECT_EQ(s["server"], "127.0.0.1:" + std::to_string(second) + "/2");
   EXPECT_EQ(s["sentinel.subscriptions"], "0");  // nothing was announced to it
   EXPECT_EQ(s["sentinel.primaries_followed"], "1");
+}
+
+// A two-tier cache in front of a Sentinel-followed primary keeps its change feed across a
+// failover: the feed moves to the new primary, and a write there by another client (a raw
+// SET) drops the local copy, although copies may live 5 minutes (coherence = changes).
+TEST(SentinelFailover, ATieredCacheFeedFollowsThePrimaryAcrossAFailover) {
+  PrivateSentinels servers(3);
+  ASSERT_TRUE(servers.wait_until_ready()) << "the sentinels never listed the replica";
+  auto shared = make_backend(servers.url(2));
+  ASSERT_NE(shared, nullptr);
+  auto made =
+      make_tiered_backend(TieredOptions{.shared = shared, .coherence = TierCoherence::kChanges});
+  ASSERT_OK(made);
+  Backend& tiers = **made;
+  const int first = servers.primary().port(), second = servers.replica().port();
+  auto stat = [&](const std::string& name) { return stats_of(tiers)[name]; };
+  auto read = [&] {
+    auto value = tiers.get("k");
+    return value.ok() && value->has_value() ? std::string((*value)->view()) : "<none>";
+  };
+  ASSERT_TRUE(PrivateSentinels::eventually([&] { return stat("feed_live") == "yes"; }, 10s));
+  ASSERT_OK(tiers.set("k", "before", Expiry::never()));
+  RawRedis sentinel("127.0.0.1", servers.sentinel(0).port());
+  ASSERT_EQ(sentinel.command({"SENTINEL", "FAILOVER", "mymaster"}).str, "OK");
+  ASSERT_TRUE(PrivateSentinels::eventually(
+      [&] { return role_of(second) == "master" && role_of(first) == "slave"; }, 30s))
+      << "the failover never completed";
+  // The backend follows, and its feed with it: live again, on the new primary.
+  ASSERT_TRUE(PrivateSentinels::eventually(
+      [&] {
+        return stats_of(*shared)["server"] == "127.0.0.1:" + std::to_string(second) + "/2" &&
+               stat("feed_live") == "yes";
+      },
+      10s));
+  ASSERT_TRUE(PrivateSentinels::eventually([&] { return read() == "before"; }, 5s));
+  const std::string local_before = stat("local_hits");
+  EXPECT_EQ(read(), "before");  // a local copy now
+  EXPECT_NE(stat("local_hits"), local_before);
+  RawRedis promoted("127.0.0.1", second, 2);
+  promoted.command({"SET", "k", "after"});
+  EXPECT_TRUE(PrivateSentinels::eventually([&] { return read() == "after"; }, 2s))
+      << "the local copy outlived a write on the new primary";
 }
 
 }  // namespace

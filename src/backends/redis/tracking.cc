@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -66,18 +67,36 @@ class TrackingFeed final : public ChangeFeed {
 
   // One connection's life: subscribe, then deliver until it fails or the feed stops.
   Status follow(bool& was_live) {
-    auto opened = Connection::open(options_.endpoint, options_.timeouts, where_);
+    Endpoint target = options_.endpoint;
+    if (options_.find_primary) {
+      auto found = options_.find_primary();
+      if (!found) return unavailable_error(fmt::format("redis {}: no primary known", where_));
+      target = std::move(*found);
+      where_ = target.describe();  // the connection below holds a view of it
+    }
+    auto opened = Connection::open(target, options_.timeouts, where_);
     if (!opened.ok()) return opened.status();
     Connection& c = **opened;
     if (Status s = subscribe(c); !s.ok()) return s;
     listener_.feed_live(true);
     was_live = true;
     auto last_heard = std::chrono::steady_clock::now();
+    auto last_check = last_heard;
     bool ping_out = false;
+    const auto wait = options_.find_primary ? std::min(options_.ping_every, options_.recheck)
+                                            : options_.ping_every;
     while (!stop_.load()) {
-      auto message = c.next_message(options_.ping_every, wake_fd_);
+      auto message = c.next_message(wait, wake_fd_);
       if (!message.ok()) return message.status();
       auto now = std::chrono::steady_clock::now();
+      if (options_.find_primary && now - last_check >= options_.recheck) {
+        last_check = now;
+        auto primary = options_.find_primary();
+        if (!primary || primary->describe() != where_) {
+          return unavailable_error(fmt::format("redis {}: the primary moved to {}", where_,
+                                               primary ? primary->describe() : "none known"));
+        }
+      }
       if (message->has_value()) {
         last_heard = now;
         ping_out = false;
@@ -141,7 +160,7 @@ class TrackingFeed final : public ChangeFeed {
   }
 
   const TrackingOptions options_;
-  const std::string where_;
+  std::string where_;  // the server watched (changes with find_primary)
   ChangeListener& listener_;
   const int wake_fd_;
   std::atomic<bool> stop_{false};

@@ -12,7 +12,9 @@
 // every `retry` until it comes back.
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "backends/redis/connection.h"
@@ -27,6 +29,12 @@ struct TrackingOptions {
   std::string key_namespace{};  // the broadcast prefix, stripped from reported keys
   std::chrono::milliseconds ping_every{1000};
   std::chrono::milliseconds retry{500};
+  // A primary that moves (Sentinel): asked before each connection instead of `endpoint`
+  // (nullopt: none known yet, try again later), and every `recheck` while connected; when it
+  // names another server the connection ends — the feed is not live, so local copies go —
+  // and the next one watches the new primary. Called on the feed's thread.
+  std::function<std::optional<Endpoint>()> find_primary{};
+  std::chrono::milliseconds recheck{100};
 };
 
 // Starts the feed's thread; listener.feed_live(false) has been called when this returns.
