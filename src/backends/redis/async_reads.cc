@@ -148,17 +148,7 @@ class Link : public std::enable_shared_from_this<Link> {
       socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
     }
     CommandBuffer hello;
-    if (!endpoint_.password.empty() && endpoint_.user.empty()) {
-      hello.command({"AUTH", endpoint_.password});
-    } else if (!endpoint_.password.empty()) {
-      hello.command({"AUTH", endpoint_.user, endpoint_.password});
-    }
-    if (endpoint_.db != 0) {
-      hello.begin(2);
-      hello.arg("SELECT");
-      hello.arg(std::int64_t{endpoint_.db});
-    }
-    hello.command({"CLIENT", "SETNAME", "cachekit"});
+    write_greeting(hello, endpoint_);
     pending_.push_front(
         Call{.replies = hello.commands(), .deadline = SteadyClock::now() + timeouts_.io});
     phase_ = Phase::kOpen;

@@ -41,6 +41,19 @@ Values read(boost::asio::io_context& loop, const Cache& cache, AsyncReads& reads
   return answer ? std::move(*answer) : Values();
 }
 
+// read() until the reads answer again after a failure (they retry their connection a second
+// later), for at most 10 s.
+Values read_once_back(boost::asio::io_context& loop, const Cache& cache, AsyncReads& reads,
+                      const std::vector<std::string>& keys) {
+  Values back;
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  while (!back && std::chrono::steady_clock::now() < give_up) {
+    back = read(loop, cache, reads, keys);
+    if (!back) std::this_thread::sleep_for(50ms);
+  }
+  return back;
+}
+
 std::string text(const std::optional<Bytes>& value) {
   return value ? std::string(value->view()) : "<missing>";
 }
@@ -141,12 +154,7 @@ TEST(RedisAsyncReads, AFrozenServerTimesOutThenTheReadsComeBack) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
   redis.resume();
   // Within the retry interval calls are answered nullopt at once; then the reads work again.
-  Values back;
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!back && std::chrono::steady_clock::now() < give_up) {
-    back = read(loop, cache, *reads, {"k"});
-    if (!back) std::this_thread::sleep_for(50ms);
-  }
+  Values back = read_once_back(loop, cache, *reads, {"k"});
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(text((*back)[0]), "v");
 }
@@ -162,12 +170,7 @@ TEST(RedisAsyncReads, AServerBackEmptyAnswersMisses) {
   redis.kill();
   EXPECT_FALSE(read(loop, cache, *reads, {"k"}).has_value());
   redis.restart();
-  Values back;
-  const auto give_up = std::chrono::steady_clock::now() + 10s;
-  while (!back && std::chrono::steady_clock::now() < give_up) {
-    back = read(loop, cache, *reads, {"k"});
-    if (!back) std::this_thread::sleep_for(50ms);
-  }
+  Values back = read_once_back(loop, cache, *reads, {"k"});
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(text((*back)[0]), "<missing>");
 }

@@ -98,6 +98,20 @@ void CommandBuffer::clear() noexcept {
 
 // ---- Connection ----
 
+void write_greeting(CommandBuffer& out, const Endpoint& endpoint) {
+  if (!endpoint.password.empty() && endpoint.user.empty()) {
+    out.command({"AUTH", endpoint.password});
+  } else if (!endpoint.password.empty()) {
+    out.command({"AUTH", endpoint.user, endpoint.password});
+  }
+  if (endpoint.db != 0) {
+    out.begin(2);
+    out.arg("SELECT");
+    out.arg(std::int64_t{endpoint.db});
+  }
+  out.command({"CLIENT", "SETNAME", "cachekit"});
+}
+
 Result<std::unique_ptr<Connection>> Connection::open(const Endpoint& endpoint, Timeouts timeouts,
                                                      std::string_view where) {
   timeval connect_tv = to_timeval(timeouts.connect);
@@ -122,19 +136,8 @@ Result<std::unique_ptr<Connection>> Connection::open(const Endpoint& endpoint, T
   }
 
   // AUTH (with a user for Redis 6 ACLs), SELECT and a client name, in one round trip.
-  CommandBuffer& out = connection->out();
-  bool auth = !endpoint.password.empty();
-  if (auth && endpoint.user.empty()) {
-    out.command({"AUTH", endpoint.password});
-  } else if (auth) {
-    out.command({"AUTH", endpoint.user, endpoint.password});
-  }
-  if (endpoint.db != 0) {
-    out.begin(2);
-    out.arg("SELECT");
-    out.arg(std::int64_t{endpoint.db});
-  }
-  out.command({"CLIENT", "SETNAME", "cachekit"});
+  const bool auth = !endpoint.password.empty();
+  write_greeting(connection->out(), endpoint);
   if (Status s = connection->send(); !s.ok()) return s;
   const char* steps[] = {auth ? "AUTH" : nullptr, endpoint.db != 0 ? "SELECT" : nullptr, "CLIENT"};
   for (const char* step : steps) {

@@ -46,6 +46,10 @@ class CommandBuffer {
   std::size_t commands_ = 0;
 };
 
+// What a new connection sends first: AUTH (with the ACL user when there is one) when the
+// endpoint has a password, SELECT when its database is not 0, then CLIENT SETNAME cachekit.
+void write_greeting(CommandBuffer& out, const Endpoint& endpoint);
+
 struct Timeouts {
   std::chrono::milliseconds connect{200};
   std::chrono::milliseconds io{200};
