@@ -215,7 +215,7 @@ Result<std::vector<Reply>> RedisClusterBackend::routed(std::uint16_t slot, Acces
                                                        Build&& build) {
   const auto deadline = Clock::now() + options_.io_timeout * kBudgetFactor;
   Pool* target = nullptr;
-  bool asking = false, readonly = false, resent = false;
+  bool asking = false, readonly = false, resent = false, tried_replica = false;
   auto pause = kFirstPause;
   for (int redirects = 0;;) {
     if (target == nullptr) {
@@ -236,6 +236,20 @@ Result<std::vector<Reply>> RedisClusterBackend::routed(std::uint16_t slot, Acces
       if (readonly) {  // a replica failed: the primary serves the read
         access = Access::kWrite;
         continue;
+      }
+      // A read whose primary cannot be reached asks one of its replicas: until the cluster
+      // promotes one (the node timeout and an election: seconds), it has what was replicated,
+      // which is what it will serve once promoted. Writes wait for the promotion.
+      if (access == Access::kRead && !tried_replica && replies.status().is_transient()) {
+        tried_replica = true;
+        auto map = topology();
+        Pool* replica = map.ok() ? replica_of(**map, slot) : nullptr;
+        if (replica != nullptr) {
+          target = replica;
+          readonly = true;
+          asking = false;
+          continue;
+        }
       }
       if (retry != Retry::kIdempotent || resent || !replies.status().is_transient()) {
         return replies;

@@ -96,6 +96,8 @@ class RedisClusterBackend final : public Backend {
   Pool* node(const std::string& host, int port);
   // The pool to send a command for `slot` to; nullptr when no node serves the slot.
   Pool* pick(const ClusterTopology& topology, std::uint16_t slot, Access access);
+  // One of the replicas of the slot's primary, in turn; nullptr when it has none.
+  Pool* replica_of(const ClusterTopology& topology, std::uint16_t slot);
   // Marks the slot map as needing a refresh before the next call (a node failed or moved).
   void mark_stale() noexcept { stale_.store(true, std::memory_order_relaxed); }
 

@@ -130,16 +130,23 @@ Result<std::shared_ptr<const ClusterTopology>> RedisClusterBackend::topology() {
   return topology_;
 }
 
+Pool* RedisClusterBackend::replica_of(const ClusterTopology& topology, std::uint16_t slot) {
+  auto index = topology.shard_of[slot];
+  if (index < 0) return nullptr;
+  const ClusterShard& shard = topology.shards[static_cast<std::size_t>(index)];
+  if (shard.replicas.empty()) return nullptr;
+  std::size_t n = next_replica_.fetch_add(1, std::memory_order_relaxed);
+  return shard.replicas[n % shard.replicas.size()];
+}
+
 Pool* RedisClusterBackend::pick(const ClusterTopology& topology, std::uint16_t slot,
                                 Access access) {
   auto index = topology.shard_of[slot];
   if (index < 0) return nullptr;
-  const ClusterShard& shard = topology.shards[static_cast<std::size_t>(index)];
-  if (access == Access::kRead && cluster_.read_from_replicas && !shard.replicas.empty()) {
-    std::size_t n = next_replica_.fetch_add(1, std::memory_order_relaxed);
-    return shard.replicas[n % shard.replicas.size()];
+  if (access == Access::kRead && cluster_.read_from_replicas) {
+    if (Pool* replica = replica_of(topology, slot)) return replica;
   }
-  return shard.primary;
+  return topology.shards[static_cast<std::size_t>(index)].primary;
 }
 
 }  // namespace cachekit::redis_internal
