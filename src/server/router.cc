@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 #include <unordered_map>
@@ -73,6 +74,7 @@ struct Router::Impl {
   std::unordered_map<std::string, std::size_t, Transparent, std::equal_to<>> literal;
   std::vector<std::size_t> parameterised;  // indices, registration order
   std::vector<http::Middleware> middleware;
+  std::optional<Endpoint> fallback;
 
   // The index of the route for `pattern`, added (and its pattern parsed) when it is new.
   std::size_t route_for(std::string pattern);
@@ -237,6 +239,20 @@ Router& Router::add_view(std::string pattern, const std::shared_ptr<View>& view,
   return *this;
 }
 
+Router& Router::fallback(http::Handler handler) {
+  if (!handler) throw std::invalid_argument("empty fallback handler");
+  if (impl_->fallback) throw std::invalid_argument("fallback registered twice");
+  impl_->fallback = Endpoint{std::move(handler), nullptr};
+  return *this;
+}
+
+Router& Router::fallback(http::CachedHandler handler) {
+  if (impl_->fallback) throw std::invalid_argument("fallback registered twice");
+  auto page_cache = handler.page_cache;
+  impl_->fallback = Endpoint{std::move(handler), std::move(page_cache)};
+  return *this;
+}
+
 Router& Router::use(http::Middleware middleware) {
   if (!middleware) throw std::invalid_argument("empty middleware");
   impl_->middleware.push_back(std::move(middleware));
@@ -248,6 +264,11 @@ Resolution Router::resolve(http::Request& request) const {
   std::size_t index = impl_->match(request.path, &request.path_params);
   r.route = index;
   if (index == impl_->routes.size()) {
+    if (impl_->fallback) {
+      r.kind = Resolution::Kind::kFound;
+      r.endpoint = &*impl_->fallback;
+      return r;
+    }
     const bool safe = request.method == "GET" || request.method == "HEAD";
     // Never a Location a browser reads as another origin: "/\evil.com/" is "//evil.com/" to
     // it (WHATWG URL treats a backslash as a slash), so such a path gets the 404 it would get.

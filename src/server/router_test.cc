@@ -202,5 +202,19 @@ TEST(View, RegistersOnlyTheOverriddenMethods) {
   EXPECT_EQ(view->put(direct).headers.get("Allow"), "GET, HEAD, DELETE, OPTIONS");
 }
 
+TEST(Router, FallbackTakesEveryUnmatchedRequestWhateverItsMethod) {
+  Router router;
+  router.get("/a/", answer("a")).fallback(answer("forwarded"));
+  for (const char* method : {"GET", "PUT", "OPTIONS", "PURGE"}) {
+    auto r = make_request(method, "/elsewhere");  // no 405, no OPTIONS, no APPEND_SLASH 301
+    Resolution resolution = router.resolve(r);
+    EXPECT_EQ(resolution.kind, Kind::kFound) << method;
+    EXPECT_EQ(router.handle(r).body, "forwarded") << method;
+  }
+  auto routed = make_request("GET", "/a/");
+  EXPECT_EQ(router.handle(routed).body, "a");
+  EXPECT_THROW(router.fallback(answer("again")), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace cachekit::server

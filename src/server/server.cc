@@ -525,6 +525,17 @@ asio::awaitable<void> Server::Impl::session(Worker& w, tcp::socket socket) {
   } registration(*this, w, c);
   beast::flat_buffer buffer;
   Exchange ex;
+  {
+    ErrorCode ec;
+    const auto peer = c.socket.remote_endpoint(ec);
+    if (!ec) {
+      auto address = peer.address();
+      if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+      }
+      ex.request.client_address = address.to_string();
+    }
+  }
   try {
     while (co_await serve_one(w, c, buffer, ex)) {
     }

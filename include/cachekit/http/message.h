@@ -88,6 +88,9 @@ struct Request {
   // {"id": "7"}.
   std::map<std::string, std::string, std::less<>> path_params;
   std::string request_id;  // set by the server for the access log
+  // The connected peer's IP address as the server saw it ("127.0.0.1", "::1"; "" outside a
+  // server). A reverse proxy in front makes this the proxy's address (see X-Forwarded-For).
+  std::string client_address;
   // What PageCache::fetch_and_keep() found when it was a miss, so that the PageCache's serve()
   // for this request continues from it instead of looking the page up again. Opaque.
   std::shared_ptr<PageLookup> page_lookup{};

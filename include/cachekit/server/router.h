@@ -111,6 +111,12 @@ class Router {
                     overridden_methods<V>(), options);
   }
 
+  // The handler for every request no route matches, whatever its method (a reverse proxy's
+  // forwarding handler): such a request is kFound with this endpoint instead of 404, 405,
+  // OPTIONS or an APPEND_SLASH redirect. Registering it twice throws std::invalid_argument.
+  Router& fallback(http::Handler handler);
+  Router& fallback(http::CachedHandler handler);
+
   // Appends a middleware to the chain (the first one added is the outermost).
   Router& use(http::Middleware middleware);
 
