@@ -100,35 +100,138 @@ void patch_as_stored(Response& response, milliseconds lifetime, const Clock& clo
                          clock);
 }
 
+// The byte range [first, last] of a body of `size` bytes that a single-range Range value asks
+// for, or nullopt when the value is not one bytes range we can serve (then the whole 200 goes
+// out, as RFC 9110 §14.2 allows). `unsatisfiable` is set for a well-formed range past the end.
+std::optional<std::pair<std::size_t, std::size_t>> byte_range(std::string_view value,
+                                                              std::size_t size,
+                                                              bool& unsatisfiable) {
+  value = detail::trim(value);
+  if (!value.starts_with("bytes=")) return std::nullopt;
+  value.remove_prefix(6);
+  if (value.find(',') != std::string_view::npos) return std::nullopt;  // multipart: not here
+  auto dash = value.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  auto number = [](std::string_view digits) -> std::optional<std::uint64_t> {
+    if (digits.empty() || digits.size() > 18) return std::nullopt;
+    std::uint64_t n = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      n = n * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return n;
+  };
+  auto first = number(detail::trim(value.substr(0, dash)));
+  auto last = number(detail::trim(value.substr(dash + 1)));
+  if (!first) {  // suffix: the last N bytes
+    if (!last || *last == 0) {
+      unsatisfiable = last.has_value();
+      return std::nullopt;
+    }
+    std::size_t n = std::min<std::size_t>(*last, size);
+    if (size == 0) {
+      unsatisfiable = true;
+      return std::nullopt;
+    }
+    return std::pair{size - n, size - 1};
+  }
+  if (!detail::trim(value.substr(dash + 1)).empty() && (!last || *last < *first)) {
+    return std::nullopt;
+  }
+  if (*first >= size) {
+    unsatisfiable = true;
+    return std::nullopt;
+  }
+  std::size_t end = last ? std::min<std::size_t>(*last, size - 1) : size - 1;
+  return std::pair{static_cast<std::size_t>(*first), end};
+}
+
+// A Range request on a stored 200: 206 with the slice (sharing the stored bytes), 416 when the
+// range starts past the end; unchanged when If-Range does not match the stored validator
+// (a strong ETag, or exactly the Last-Modified date) or the Range is not one we serve.
+void serve_range(const Request& request, Response& response) {
+  auto range = request.headers.get("Range");
+  if (!range) return;
+  if (auto if_range = request.headers.get("If-Range")) {
+    std::string_view wanted = detail::trim(*if_range);
+    auto etag = response.headers.get("ETag");
+    auto modified = response.headers.get("Last-Modified");
+    bool matches = wanted.starts_with('"') ? etag && detail::trim(*etag) == wanted
+                                           : modified && detail::trim(*modified) == wanted;
+    if (!matches) return;
+  }
+  bool unsatisfiable = false;
+  auto slice = byte_range(*range, response.body.size(), unsatisfiable);
+  const std::string size = std::to_string(response.body.size());
+  if (unsatisfiable) {
+    response.status = 416;
+    response.headers.set("Content-Range", "bytes */" + size);
+    response.headers.erase("Content-Length");
+    response.body = Bytes();
+    return;
+  }
+  if (!slice) return;
+  response.status = 206;
+  response.headers.set("Content-Range", "bytes " + std::to_string(slice->first) + "-" +
+                                            std::to_string(slice->second) + "/" + size);
+  response.headers.erase("Content-Length");
+  response.body = response.body.substr(slice->first, slice->second - slice->first + 1);
+}
+
 // The response a hit sends: the entry replayed, with its Cache-Status member.
 Response hit_response(const Request& request, detail::Entry entry, TimePoint now,
-                      std::optional<CacheStatus::Fwd> collapsed_from) {
+                      std::optional<CacheStatus::Fwd> collapsed_from, bool ranges) {
   std::int64_t ttl = whole_seconds(entry.meta.fresh_until_ms - ms_of(now));
-  Response response = detail::replay(request, std::move(entry), now);
+  Response response = detail::replay(request, std::move(entry), now, ranges);
   CacheStatus status = CacheStatus::hit(ttl);
   if (collapsed_from) status = {.fwd = *collapsed_from, .collapsed = true, .ttl = ttl};
   detail::set_cache_status(response, status);
   return response;
 }
 
-// An upstream Age (reverse-proxy mode) already used part of the lifetime (RFC 9111 §4.2.3).
-milliseconds initial_age(const Response& response) {
-  auto age = response.headers.get("Age");
-  if (!age) return milliseconds(0);
-  auto seconds = detail::parse_delta_seconds(detail::trim(*age));
-  return seconds ? std::chrono::seconds(std::min<std::int64_t>(*seconds, 1LL << 31))
-                 : milliseconds(0);
+// An upstream Age already used part of the lifetime (RFC 9111 §4.2.3). A reverse proxy also
+// counts the time since the origin's Date (apparent_age); the larger of the two wins.
+milliseconds initial_age(const Response& response, bool reverse_proxy, TimePoint now) {
+  milliseconds age{0};
+  if (reverse_proxy) {
+    // RFC 9111 §5.1: an invalid Age (a list, two fields, a sign, a fraction, a parameter)
+    // makes the response stale — as old as anything can be.
+    auto fields = response.headers.get_all("Age");
+    if (!fields.empty()) {
+      auto seconds =
+          fields.size() == 1 ? detail::parse_delta_seconds(detail::trim(fields[0])) : std::nullopt;
+      age = std::chrono::seconds(seconds ? std::min<std::int64_t>(*seconds, 1LL << 31)
+                                         : std::int64_t{1} << 31);
+    }
+  } else if (auto field = response.headers.get("Age")) {
+    auto seconds = detail::parse_delta_seconds(detail::trim(*field));
+    if (seconds) age = std::chrono::seconds(std::min<std::int64_t>(*seconds, 1LL << 31));
+  }
+  if (reverse_proxy) {
+    if (auto field = response.headers.get("Date")) {
+      if (auto date = parse_http_date(detail::trim(*field)); date && *date < now) {
+        age = std::max(age, std::chrono::duration_cast<milliseconds>(now - *date));
+      }
+    }
+  }
+  return age;
+}
+
+bool has_validator(const Response& response) {
+  return response.headers.contains("ETag") || response.headers.contains("Last-Modified");
 }
 
 }  // namespace
 
 namespace detail {
 
-Response replay(const Request& request, Entry entry, TimePoint now) {
+Response replay(const Request& request, Entry entry, TimePoint now, bool ranges) {
   Response response = std::move(entry.response);
   if (is_2xx(response.status)) {
     if (auto conditional = get_conditional_response(request, response)) {
       response = std::move(*conditional);
+    } else if (ranges && response.status == 200) {
+      serve_range(request, response);
     }
   }
   if (request.method == "HEAD" && !response.body.empty()) {
@@ -212,17 +315,21 @@ PageCache::Impl::Lookup PageCache::Impl::lookup(const Request& request,
       std::int64_t stale_until =
           entry->meta.fresh_until_ms +
           std::max(entry->meta.stale_while_revalidate_ms, entry->meta.stale_if_error_ms);
-      if (stale_until > ms_of(now) && !result.stale &&
-          authorization_allows(request, entry->response)) {
+      // A reverse proxy keeps an expired entry with a validator to revalidate it.
+      const bool usable =
+          stale_until > ms_of(now) || (options.reverse_proxy && has_validator(entry->response));
+      if (usable && !result.stale &&
+          authorization_allows(request, entry->response, options.reverse_proxy)) {
         result.stale = std::move(*entry);
       }
       continue;
     }
-    if (!authorization_allows(request, entry->response)) {
+    if (!authorization_allows(request, entry->response, options.reverse_proxy)) {
       result.fwd = CacheStatus::Fwd::kRequest;
       continue;
     }
-    result.hit = hit_response(request, std::move(*entry), now, collapsed_from);
+    result.hit =
+        hit_response(request, std::move(*entry), now, collapsed_from, options.reverse_proxy);
     return result;
   }
   return result;
@@ -290,21 +397,39 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
                       : existing       ? CacheStatus::Fwd::kMiss
                                        : CacheStatus::Fwd::kUriMiss;
   TimePoint now = this->now();
-  milliseconds age = initial_age(response);
+  const bool proxy = options.reverse_proxy;
+  milliseconds age = initial_age(response, proxy, now);
   StoreDecision decision =
-      storability(request, response, {options.page_timeout, options.default_timeout}, now);
-  if (decision.store && decision.lifetime <= age) decision = {false, "zero-lifetime", {}};
+      storability(request, response, {options.page_timeout, options.default_timeout, proxy}, now);
+  // Stale on arrival: a reverse proxy keeps it to revalidate when it has a validator.
+  const bool revalidate_only = proxy && has_validator(response);
+  if (decision.store && decision.lifetime <= age && !revalidate_only) {
+    decision = {false, "zero-lifetime", {}};
+  }
+  if (decision.store && options.max_body_bytes != 0 &&
+      response.body.size() > options.max_body_bytes) {
+    decision = {false, "size", {}};
+  }
   if (!decision.store) {
-    stored.status.detail = decision.reason;  // a literal of cache_policy.cc
+    stored.status.detail = decision.reason;  // a literal of cache_policy.cc or "size"
     return stored;
   }
-  milliseconds remaining = decision.lifetime - age;
+  milliseconds remaining = std::max(milliseconds(0), decision.lifetime - age);
   // Read before patching: patch_as_stored adds max-age, never a revalidation directive.
   StaleWindows stale =
       stale_windows(response, options.stale_while_revalidate, options.stale_if_error);
-  patch_as_stored(response, decision.lifetime, *clock);
-  // The store keeps the page (and the header list that reaches it) through its stale windows.
+  if (proxy) {
+    if (!response.headers.contains("Date")) {
+      response.headers.set("Date", format_http_date(clock->now()));
+    }
+  } else {
+    patch_as_stored(response, decision.lifetime, *clock);
+  }
+  // The store keeps the page (and the header list that reaches it) through its stale windows,
+  // and a reverse proxy a page with a validator for keep_validated more, to revalidate it.
   milliseconds kept = remaining + stale.longest();
+  if (revalidate_only) kept = std::max<milliseconds>(kept, remaining + options.keep_validated);
+  kept = std::max<milliseconds>(kept, std::chrono::seconds(1));
   detail::HeaderList list = detail::learn_header_list(
       cache(), header_key, vary_header_list(response), existing, kept, now);
   remember_names(header_key, list.names);
@@ -314,8 +439,11 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
                          .stale_if_error_ms = stale.if_error.count(),
                          .epoch = list.epoch,
                          .selecting = detail::selecting_values(request, list.names)};
+  // A reverse proxy forwards HEAD as GET: what comes back is the GET page.
+  std::string_view method = request.method;
+  if (proxy && method == "HEAD") method = "GET";
   std::string page_key =
-      detail::page_key_for(options.key_prefix, request.method, uri_md5, request, list.names);
+      detail::page_key_for(options.key_prefix, method, uri_md5, request, list.names);
   bool written = cache().set(page_key, detail::encode_entry(meta, storable_copy(response)), kept);
   stored.shareable = true;
   stored.selecting = std::move(meta.selecting);
@@ -327,12 +455,70 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
   return stored;
 }
 
+namespace {
+
+// The cache URI of `reference` (a Location or Content-Location value) when it names a resource
+// of the request's own origin: "/path?q", "path" (relative to the request's directory) or
+// "scheme://host[:port]/path?q" with the request's scheme and host. nullopt otherwise: another
+// origin's pages are never invalidated (RFC 9111 §4.4 — that would let one site purge another).
+std::optional<std::string> same_origin_uri(const Request& request, std::string_view reference,
+                                           std::span<const std::string> allowed_hosts) {
+  reference = detail::trim(reference);
+  if (reference.empty() || reference.find('#') != std::string_view::npos) return std::nullopt;
+  Request target;
+  target.scheme = request.scheme;
+  target.headers.set("Host", std::string(request.host()));
+  auto scheme_end = reference.find("://");
+  if (scheme_end != std::string_view::npos) {
+    target.scheme = detail::lower(reference.substr(0, scheme_end));
+    reference.remove_prefix(scheme_end + 3);
+    auto slash = reference.find('/');
+    target.headers.set("Host", std::string(reference.substr(0, slash)));
+    reference = slash == std::string_view::npos ? std::string_view("/") : reference.substr(slash);
+  } else if (reference.front() != '/') {
+    std::string_view directory = request.path;
+    directory = directory.substr(0, directory.rfind('/') + 1);
+    std::string joined_path(directory);
+    joined_path += reference;
+    auto question = joined_path.find('?');
+    target.path = joined_path.substr(0, question);
+    if (question != std::string::npos) target.query = joined_path.substr(question + 1);
+    reference = {};
+  }
+  if (!reference.empty()) {
+    auto question = reference.find('?');
+    target.path = std::string(reference.substr(0, question));
+    if (question != std::string_view::npos)
+      target.query = std::string(reference.substr(question + 1));
+  }
+  auto mine = cache_uri(request, allowed_hosts);
+  auto theirs = cache_uri(target, allowed_hosts);
+  if (!mine || !theirs) return std::nullopt;
+  auto origin_of = [](std::string_view uri) {
+    auto host_start = uri.find("://") + 3;
+    return uri.substr(0, uri.find('/', host_start));
+  };
+  if (origin_of(*mine) != origin_of(*theirs)) return std::nullopt;
+  return theirs;
+}
+
+}  // namespace
+
 void PageCache::Impl::update_other(const Request& request, Response& response) const {
   CacheStatus status{.fwd = CacheStatus::Fwd::kMethod};
-  // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI.
+  // RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target URI, and
+  // the URIs its Location and Content-Location name on the same origin.
   if (is_unsafe_method(request.method) && response.status >= 200 && response.status < 400) {
     auto uri = cache_uri(request, options.allowed_hosts);
-    if (uri && forget(*uri)) status.detail = "invalidated";
+    bool removed = uri && forget(*uri);
+    for (std::string_view field :
+         {std::string_view("Location"), std::string_view("Content-Location")}) {
+      auto value = response.headers.get(field);
+      if (!value) continue;
+      auto other = same_origin_uri(request, *value, options.allowed_hosts);
+      if (other && other != uri && forget(*other)) removed = true;
+    }
+    if (removed) status.detail = "invalidated";
   }
   detail::set_cache_status(response, status);
 }
@@ -446,7 +632,8 @@ PageCacheStats PageCache::stats() const noexcept {
           .refreshes = c.refreshes.load(std::memory_order_relaxed),
           .refresh_failures = c.refresh_failures.load(std::memory_order_relaxed),
           .refresh_skipped = c.refresh_skipped.load(std::memory_order_relaxed),
-          .fleet_collapsed = c.fleet_collapsed.load(std::memory_order_relaxed)};
+          .fleet_collapsed = c.fleet_collapsed.load(std::memory_order_relaxed),
+          .revalidated = c.revalidated.load(std::memory_order_relaxed)};
 }
 
 std::size_t PageCache::refreshes_pending() const { return impl_->refresher.pending(); }

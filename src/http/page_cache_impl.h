@@ -110,6 +110,13 @@ struct PageCache::Impl {
     std::optional<StaleAnswer> stale;
   };
   Called call_handler(Request& request, const Handler& handler, const Lookup& found) const;
+  // handler(request), except in reverse-proxy mode: the request goes forward as a GET without
+  // the client's preconditions, with the stale entry's validators when there is one; a 304
+  // to those comes back as the stale entry freshened with the 304's fields (RFC 9111 §4.3.4).
+  Response forward(Request& request, const Handler& handler, const Lookup& found) const;
+  // In reverse-proxy mode, the client's preconditions evaluated on a 2xx `response` that
+  // came from the origin (forward() did not send them): its 304 or 412, or `response`.
+  void answer_preconditions(const Request& request, Response& response) const;
   // Publishes a stale page that replaced the leader's error to its waiters, and returns it.
   Response publish_stale(detail::LeaderGuard& guard, const Lookup& found, StaleAnswer stale) const;
   // The background refresh: looks again (a refresh elsewhere may have stored the page), takes
@@ -146,7 +153,7 @@ struct PageCache::Impl {
 
   struct Counters {
     std::atomic<std::uint64_t> stale_while_revalidate{0}, stale_if_error{0}, refreshes{0},
-        refresh_failures{0}, refresh_skipped{0}, fleet_collapsed{0};
+        refresh_failures{0}, refresh_skipped{0}, fleet_collapsed{0}, revalidated{0};
   };
 
   PageCacheOptions options;
@@ -163,7 +170,9 @@ namespace detail {
 void set_cache_status(Response& response, const CacheStatus& status);
 // A stored entry as the response to `request`: its 304/412 when the request's preconditions
 // say so (2xx entries), HEAD without the body, and Age. No Cache-Status member yet.
-Response replay(const Request& request, Entry entry, TimePoint now);
+// With `ranges` (reverse-proxy mode), a single-range `Range: bytes=...` request on a stored 200
+// gets its 206 (or 416), subject to If-Range (RFC 9110 §14).
+Response replay(const Request& request, Entry entry, TimePoint now, bool ranges = false);
 // Whole seconds from `now` to `until`, rounded toward the past: negative once `until` passed.
 std::int64_t ttl_seconds(std::int64_t until_ms, TimePoint now);
 // Adds `Vary: Cookie` when the handler read the request's Cookie (Request::cookies_read()).

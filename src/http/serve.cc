@@ -40,8 +40,8 @@ char request_class(const Request& request) noexcept {
   return cookie ? 'c' : 'n';
 }
 
-bool usable_by(const Request& request, const detail::Outcome& outcome) {
-  return outcome.response && authorization_allows(request, *outcome.response) &&
+bool usable_by(const Request& request, const detail::Outcome& outcome, bool reverse_proxy) {
+  return outcome.response && authorization_allows(request, *outcome.response, reverse_proxy) &&
          detail::selecting_values(request, outcome.vary_names) == outcome.selecting;
 }
 
@@ -154,6 +154,7 @@ Response PageCache::Impl::lead(Request& request, const Handler& handler, const L
   }
   guard.publish(std::move(outcome));
   detail::set_cache_status(response, stored.status);
+  answer_preconditions(request, response);
   return response;
 }
 
@@ -174,7 +175,7 @@ Response PageCache::Impl::publish_stale(detail::LeaderGuard& guard, const Lookup
 Response PageCache::Impl::follow(Request& request, const Handler& handler, const Lookup& found,
                                  const detail::Coalescer::Ticket& ticket) const {
   std::optional<detail::Outcome> outcome = coalescer.wait(ticket, options.coalesce_wait);
-  if (outcome && usable_by(request, *outcome)) {
+  if (outcome && usable_by(request, *outcome, options.reverse_proxy)) {
     Response response = std::move(*outcome->response);
     if (auto conditional = get_conditional_response(request, response)) {
       response = std::move(*conditional);
@@ -206,6 +207,7 @@ Response PageCache::Impl::run(Request& request, const Handler& handler, const Lo
     stored.status = {.fwd = found.fwd};
   }
   detail::set_cache_status(response, stored.status);
+  answer_preconditions(request, response);
   return response;
 }
 

@@ -8,8 +8,11 @@
 // the handler again would be the duplicate the lease is there to prevent. A store error on the
 // lease fails open: the refresh runs (one more upstream call, never a stale page forever).
 
+#include <algorithm>
+#include <array>
 #include <exception>
 
+#include "cachekit/http/cache_control.h"
 #include "cachekit/http/cache_policy.h"
 #include "cachekit/lease.h"
 #include "core/log.h"
@@ -59,7 +62,7 @@ bool PageCache::Impl::while_revalidate_open(const Request& request, const Lookup
 Response PageCache::Impl::stale_revalidating(const Request& request, const Lookup& found) const {
   TimePoint now = this->now();
   std::int64_t ttl = detail::ttl_seconds(found.stale->meta.fresh_until_ms, now);
-  Response response = detail::replay(request, *found.stale, now);
+  Response response = detail::replay(request, *found.stale, now, options.reverse_proxy);
   detail::set_cache_status(response, CacheStatus::stale_while_revalidate(ttl));
   counters.stale_while_revalidate.fetch_add(1, std::memory_order_relaxed);
   return response;
@@ -94,12 +97,12 @@ PageCache::Impl::Called PageCache::Impl::call_handler(Request& request, const Ha
     }
     counters.stale_if_error.fetch_add(1, std::memory_order_relaxed);
     std::int64_t ttl = detail::ttl_seconds(found.stale->meta.fresh_until_ms, now);
-    return StaleAnswer{detail::replay(request, *found.stale, now),
+    return StaleAnswer{detail::replay(request, *found.stale, now, options.reverse_proxy),
                        CacheStatus::stale_if_error(ttl, fwd_status)};
   };
   Called called;
   try {
-    called.response = handler(request);
+    called.response = forward(request, handler, found);
   } catch (const std::exception& e) {
     called.stale = stale_for(std::nullopt);
     if (!called.stale) throw;
@@ -108,6 +111,81 @@ PageCache::Impl::Called PageCache::Impl::call_handler(Request& request, const Ha
   }
   if (called.response.status >= 500) called.stale = stale_for(called.response.status);
   return called;
+}
+
+namespace {
+
+// The client's preconditions: a reverse proxy answers them itself from what it stores.
+constexpr std::array<std::string_view, 5> kPreconditions = {
+    "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"};
+
+// Fields a 304 must not change in the stored response: framing and hop-by-hop fields describe
+// the 304 itself (RFC 9111 §3.2), and those that describe the stored body — its encoding,
+// digest, range and entity tag — stay the body's (a 304 confirms that body, it has none).
+bool updatable_by_304(std::string_view name) {
+  for (std::string_view skip : {"Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive",
+                                "TE", "Trailer", "Upgrade", "Proxy-Connection", "Content-Encoding",
+                                "Content-MD5", "Content-Range", "ETag"}) {
+    if (iequals(name, skip)) return false;
+  }
+  return true;
+}
+
+Response freshened(const Response& stored, const Response& not_modified) {
+  Response out;
+  out.status = stored.status;
+  out.body = stored.body;
+  for (const Headers::Field& field : stored.headers) {
+    bool replaced =
+        updatable_by_304(field.first) &&
+        std::any_of(not_modified.headers.begin(), not_modified.headers.end(),
+                    [&](const Headers::Field& f) { return iequals(f.first, field.first); });
+    if (!replaced) out.headers.add(field.first, field.second);
+  }
+  for (const Headers::Field& field : not_modified.headers) {
+    if (updatable_by_304(field.first)) out.headers.add(field.first, field.second);
+  }
+  // The 304 was generated now: without its own Date the old one would make the freshened
+  // entry look as old as the first answer (store() stamps a missing Date).
+  if (!not_modified.headers.contains("Date")) out.headers.erase("Date");
+  return out;
+}
+
+}  // namespace
+
+Response PageCache::Impl::forward(Request& request, const Handler& handler,
+                                  const Lookup& found) const {
+  if (!options.reverse_proxy || request.headers.contains("Range")) return handler(request);
+  Request upstream = request;
+  upstream.page_lookup.reset();
+  if (upstream.method == "HEAD") upstream.method = "GET";
+  for (std::string_view name : kPreconditions) upstream.headers.erase(name);
+  const detail::Entry* stale = found.stale ? &*found.stale : nullptr;
+  bool validating = false;
+  if (stale != nullptr) {
+    if (auto etag = stale->response.headers.get("ETag")) {
+      upstream.headers.set("If-None-Match", std::string(*etag));
+      validating = true;
+    }
+    if (auto modified = stale->response.headers.get("Last-Modified")) {
+      upstream.headers.set("If-Modified-Since", std::string(*modified));
+      validating = true;
+    }
+  }
+  Response response = handler(upstream);
+  if (validating && response.status == 304) {
+    counters.revalidated.fetch_add(1, std::memory_order_relaxed);
+    return freshened(stale->response, response);
+  }
+  return response;
+}
+
+void PageCache::Impl::answer_preconditions(const Request& request, Response& response) const {
+  if (!options.reverse_proxy || response.status < 200 || response.status >= 300) return;
+  if (request.headers.contains("Range")) return;  // forwarded with them
+  if (auto conditional = get_conditional_response(request, response)) {
+    response = std::move(*conditional);
+  }
 }
 
 std::string PageCache::Impl::lease_name(std::string_view what, const Lookup& found,
@@ -136,7 +214,7 @@ void PageCache::Impl::refresh(Request request, const Handler& handler) const {
       }
       if (acquired) lease.emplace(std::move(acquired).value());  // else fail open
     }
-    Response response = handler(request);
+    Response response = forward(request, handler, found);
     if (response.status >= 500) {
       counters.refresh_failures.fetch_add(1, std::memory_order_relaxed);
       return;  // the stale page goes on being served

@@ -45,6 +45,10 @@ struct StoreDecision {
 struct FreshnessOptions {
   std::optional<std::chrono::seconds> page_timeout{};  // cache_page's timeout
   std::chrono::seconds default_timeout{600};           // for a 200 with no freshness
+  // Reverse-proxy rules (PageCacheOptions::reverse_proxy): heuristic freshness from
+  // Last-Modified, default_timeout 0 meaning "not stored", and a response with a validator
+  // stored with a zero lifetime (to be revalidated) when it is no-cache or has no lifetime.
+  bool reverse_proxy = false;
 };
 
 // May `response` (to `request`) be stored by a shared cache, and for how long (from `now`)?
@@ -52,8 +56,10 @@ struct FreshnessOptions {
                                         const FreshnessOptions& options, TimePoint now);
 
 // True when a request with these headers may be answered with `stored`, as far as the shared-
-// cache rules go: a request carrying Authorization only gets a `public` or `s-maxage` response.
-[[nodiscard]] bool authorization_allows(const Request& request, const Response& stored);
+// cache rules go: a request carrying Authorization only gets a `public` or `s-maxage` response
+// — or, for a reverse proxy (RFC 9111 §3.5 as written), a `must-revalidate` one too.
+[[nodiscard]] bool authorization_allows(const Request& request, const Response& stored,
+                                        bool reverse_proxy = false);
 
 // ---- serving a stale response (RFC 5861) ----
 
@@ -86,7 +92,8 @@ struct StaleWindows {
 
 // True for GET and HEAD.
 [[nodiscard]] bool is_cacheable_method(std::string_view method) noexcept;
-// True for POST, PUT, PATCH and DELETE (a success invalidates the URI's pages).
+// True for every method but GET, HEAD, OPTIONS and TRACE: POST, PUT, PATCH, DELETE and any
+// extension method (a success invalidates the URI's pages, RFC 9111 §4.4).
 [[nodiscard]] bool is_unsafe_method(std::string_view method) noexcept;
 // True for statuses RFC 9110 §15.1 lets a cache store without explicit freshness (5xx
 // excluded here).

@@ -38,7 +38,7 @@
 //                                               (Authorization) may not use it
 //   cachekit; fwd=<reason>; detail=<why>        not stored: why is one of no-store, private,
 //                                               no-cache, set-cookie, vary-star, authorization,
-//                                               status, zero-lifetime, no-freshness
+//                                               status, zero-lifetime, no-freshness, size
 //   cachekit; fwd=<reason>; collapsed           answered with a concurrent miss's response
 //   cachekit; fwd=method                        not GET/HEAD (POST...)
 //   cachekit; fwd=method; detail=invalidated    ...and its success removed the URI's pages
@@ -113,6 +113,23 @@ struct PageCacheOptions {
   // how long it stands in for a failing handler. 0: only what the response asks for.
   std::chrono::seconds stale_while_revalidate{0};
   std::chrono::seconds stale_if_error{0};
+  // Reverse-proxy mode (`cachekit proxy`): the handler forwards to an origin, whose headers
+  // rule. Stored responses are kept as the origin sent them (no ETag, Expires or max-age
+  // added; Date only when absent). Freshness is s-maxage, max-age or Expires, else — for a
+  // heuristically cacheable status or a `public` response with Last-Modified — 10 % of the
+  // time since Last-Modified (RFC 9111 §4.2.2), else default_timeout for a 200 when it is not
+  // 0, else nothing is stored. The age a response arrives with is the larger of its Age and
+  // now − Date (§4.2.3). A response with a validator (ETag, Last-Modified) is stored even when
+  // it is `no-cache` or already stale, and kept keep_validated past its freshness: an expired
+  // entry is then revalidated — the forwarded request carries If-None-Match /
+  // If-Modified-Since, and a 304 freshens the stored headers (§4.3.4) instead of
+  // transferring the body again. A miss is forwarded without the client's own
+  // preconditions (unless it asks for a Range), and HEAD goes forward as GET, so that what
+  // comes back can be stored; the client's preconditions are then evaluated on it.
+  bool reverse_proxy = false;
+  std::chrono::seconds keep_validated{3600};
+  // A response whose body is larger is not stored (`detail=size`); 0: no limit.
+  std::size_t max_body_bytes = 0;
 };
 
 // What the page cache did beyond hits and misses, counted since it was made.
@@ -123,6 +140,7 @@ struct PageCacheStats {
   std::uint64_t refresh_failures = 0;        // ...that threw or answered 5xx
   std::uint64_t refresh_skipped = 0;         // ...left to another process holding the lease
   std::uint64_t fleet_collapsed = 0;         // misses served another process's stored page
+  std::uint64_t revalidated = 0;             // expired entries the origin confirmed with 304
 };
 
 class PageCache {
