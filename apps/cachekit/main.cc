@@ -24,6 +24,7 @@
 #include "cachekit/backends/sql.h"
 #include "cachekit/caches.h"
 #include "cachekit/redact.h"
+#include "proxy_command.h"
 
 #ifndef CACHEKIT_VERSION
 #define CACHEKIT_VERSION "0.1.0"
@@ -275,7 +276,7 @@ void add_command(CLI::App& app, const CommandSpec& spec, Request& r) {
   }
 }
 
-void describe(CLI::App& app, Request& r) {
+void describe(CLI::App& app, Request& r, cachekit::cli::ProxyRequest& proxy) {
   app.description(
       "Read and change a cachekit cache from the shell.\n"
       "Configuration: --config FILE, else $CACHEKIT_CONFIG, else ./cachekit.toml;\n"
@@ -291,6 +292,7 @@ void describe(CLI::App& app, Request& r) {
       "createcachetable", "Create the table of every SQL cache (sqlite, postgres) lacking one");
   create->add_flag("--dry-run", r.dry_run, "Print the SQL instead of running it");
   create->callback([&r] { r.command = "createcachetable"; });
+  cachekit::cli::add_proxy_command(app, proxy, r.command);
 }
 
 // ---- configuration ----
@@ -371,12 +373,24 @@ int run_createcachetable(const cachekit::Caches& caches, bool dry_run, std::FILE
 
 int main(int argc, char** argv) {
   Request request;
+  cachekit::cli::ProxyRequest proxy;
   CLI::App app("", "cachekit");  // describe() writes the description
-  describe(app, request);
+  describe(app, request, proxy);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kDone : kUsage;  // --help and --version exit 0
+  }
+  if (request.command == "proxy") {
+    proxy.config = request.config;
+    proxy.alias = request.alias;
+    try {
+      return cachekit::cli::run_proxy(proxy, [&request] { return load_caches(request); });
+    } catch (const cachekit::ConfigError& e) {
+      return report(kUsage, e.what());
+    } catch (const std::exception& e) {
+      return report(kUsage, fmt::format("proxy: {}", e.what()));
+    }
   }
   std::FILE* out = private_stdout();
   try {
