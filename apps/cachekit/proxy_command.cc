@@ -65,7 +65,7 @@ void add_proxy_command(CLI::App& app, ProxyRequest& r, std::string& command) {
                   "Seconds to keep a 200 that gives no freshness (0: not stored, as RFC 9111)")
       ->capture_default_str();
   sub->add_option("--max-object-bytes", r.max_object_bytes,
-                  "Larger responses are passed through, not stored")
+                  "Larger responses are streamed to the client as they arrive, not stored")
       ->capture_default_str();
   sub->add_option("--stale-while-revalidate", r.stale_while_revalidate,
                   "Seconds a stale page is served while one refresh runs (when the origin "
@@ -103,6 +103,7 @@ int run_proxy(const ProxyRequest& r, const std::function<Caches()>& load_caches)
   proxy::UpstreamOptions upstream{
       .origins = r.upstreams,
       .response_timeout = std::chrono::milliseconds(r.response_timeout_ms),
+      .stream_above = r.max_object_bytes,
       .health_path = r.health_path};
   proxy::Upstreams upstreams(std::move(upstream));
 

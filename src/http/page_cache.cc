@@ -406,8 +406,8 @@ PageCache::Impl::Stored PageCache::Impl::store(const Request& request, Response&
   if (decision.store && decision.lifetime <= age && !revalidate_only) {
     decision = {false, "zero-lifetime", {}};
   }
-  if (decision.store && options.max_body_bytes != 0 &&
-      response.body.size() > options.max_body_bytes) {
+  if (decision.store && (response.stream || (options.max_body_bytes != 0 &&
+                                             response.body.size() > options.max_body_bytes))) {
     decision = {false, "size", {}};
   }
   if (!decision.store) {

@@ -179,7 +179,47 @@ http::Response made_here(int status, std::string_view why) {
   return response;
 }
 
-enum class Outcome { kAnswered, kRetry, kTimedOut, kFailed, kTooLarge };
+enum class Outcome { kAnswered, kRetry, kTimedOut, kFailed };
+
+using BodyParser = bhttp::response_parser<bhttp::buffer_body>;
+constexpr std::size_t kPiece = 64 * 1024;  // read from an origin at a time
+
+// The rest of an origin's answer, read while it is sent to the client (proxy.h: streaming).
+// Owns the connection, which is closed (never pooled again) when the stream goes.
+class OriginStream final : public http::BodyStream {
+ public:
+  OriginStream(std::unique_ptr<TimedSocket> socket, std::unique_ptr<beast::flat_buffer> buffer,
+               std::unique_ptr<BodyParser> parser, std::optional<std::uint64_t> length,
+               std::chrono::milliseconds piece_timeout)
+      : socket_(std::move(socket)),
+        buffer_(std::move(buffer)),
+        parser_(std::move(parser)),
+        length_(length),
+        piece_timeout_(piece_timeout) {}
+
+  bool next(std::string& piece) override {
+    piece.clear();
+    if (parser_->is_done()) return false;
+    piece.resize(kPiece);
+    parser_->get().body().data = piece.data();
+    parser_->get().body().size = piece.size();
+    socket_->set_deadline(Clock::now() + piece_timeout_);
+    ErrorCode ec;
+    bhttp::read(*socket_, *buffer_, *parser_, ec);
+    if (ec == bhttp::error::need_buffer) ec = {};
+    piece.resize(kPiece - parser_->get().body().size);
+    if (ec) throw std::runtime_error("origin stopped sending the body: " + ec.message());
+    return true;
+  }
+  [[nodiscard]] std::optional<std::uint64_t> length() const noexcept override { return length_; }
+
+ private:
+  std::unique_ptr<TimedSocket> socket_;
+  std::unique_ptr<beast::flat_buffer> buffer_;
+  std::unique_ptr<BodyParser> parser_;
+  std::optional<std::uint64_t> length_;
+  std::chrono::milliseconds piece_timeout_;
+};
 
 }  // namespace
 
@@ -218,35 +258,58 @@ struct Upstreams::Impl {
     if (origin.idle.size() < options.max_idle_per_origin) origin.idle.push_back(std::move(socket));
   }
 
-  // One exchange on `socket`. `reused`: a failure before any answer byte asks for a retry.
-  Outcome exchange(TimedSocket& socket, bool reused, bhttp::request<bhttp::string_body>& out,
-                   http::Response& answer, bool& keep_alive, Clock::time_point deadline) {
-    socket.set_deadline(deadline);
-    socket.reset_received();
+  // One exchange on `socket`. `reused`: a failure before any answer byte asks for a retry. An
+  // answer larger than stream_above moves the socket into the response's BodyStream.
+  Outcome exchange(std::unique_ptr<TimedSocket>& socket, bool reused,
+                   bhttp::request<bhttp::string_body>& out, http::Response& answer,
+                   bool& keep_alive, Clock::time_point deadline) {
+    socket->set_deadline(deadline);
+    socket->reset_received();
     ErrorCode ec;
-    bhttp::write(socket, out, ec);
-    if (ec) return reused && !socket.timed_out() ? Outcome::kRetry : Outcome::kFailed;
-    beast::flat_buffer buffer;
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.header_limit(64 * 1024);
-    parser.body_limit(options.max_response_bytes);
-    parser.skip(out.method() == bhttp::verb::head);
-    bhttp::read(socket, buffer, parser, ec);
-    if (ec == bhttp::error::body_limit) return Outcome::kTooLarge;
+    bhttp::write(*socket, out, ec);
+    if (ec) return reused && !socket->timed_out() ? Outcome::kRetry : Outcome::kFailed;
+    auto buffer = std::make_unique<beast::flat_buffer>();
+    auto parser = std::make_unique<BodyParser>();
+    parser->header_limit(64 * 1024);
+    parser->body_limit(boost::none);  // a large body is streamed, never held whole
+    parser->skip(out.method() == bhttp::verb::head);
+    bhttp::read_header(*socket, *buffer, *parser, ec);
     if (ec) {
-      if (socket.timed_out()) return Outcome::kTimedOut;
-      return reused && socket.received() == 0 ? Outcome::kRetry : Outcome::kFailed;
+      if (socket->timed_out()) return Outcome::kTimedOut;
+      return reused && socket->received() == 0 ? Outcome::kRetry : Outcome::kFailed;
     }
-    auto& message = parser.get();
-    keep_alive = message.keep_alive() && buffer.size() == 0;
-    answer.status = static_cast<int>(message.result_int());
-    for (const auto& field : message) {
+    const auto& head = parser->get();
+    answer.status = static_cast<int>(head.result_int());
+    for (const auto& field : head) {
       auto name = field.name_string();
       auto value = field.value();
       answer.headers.add(std::string_view(name.data(), name.size()),
                          std::string(value.data(), value.size()));
     }
-    answer.body = Bytes(message.body());  // one copy into shareable storage
+    std::optional<std::uint64_t> length;
+    if (auto declared = parser->content_length()) length = *declared;
+    std::string body;
+    if (length && *length <= options.stream_above) body.reserve(*length);
+    while (!parser->is_done()) {
+      if (body.size() > options.stream_above || (length && *length > options.stream_above)) {
+        answer.body = Bytes(body);
+        answer.stream =
+            std::make_shared<OriginStream>(std::move(socket), std::move(buffer), std::move(parser),
+                                           length, options.response_timeout);
+        keep_alive = false;
+        return Outcome::kAnswered;
+      }
+      const std::size_t had = body.size();
+      body.resize(had + kPiece);
+      parser->get().body().data = body.data() + had;
+      parser->get().body().size = kPiece;
+      bhttp::read(*socket, *buffer, *parser, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      body.resize(had + kPiece - parser->get().body().size);
+      if (ec) return socket->timed_out() ? Outcome::kTimedOut : Outcome::kFailed;
+    }
+    keep_alive = parser->get().keep_alive() && buffer->size() == 0;
+    answer.body = Bytes(body);  // one copy into shareable storage
     return Outcome::kAnswered;
   }
 
@@ -275,18 +338,17 @@ struct Upstreams::Impl {
         if (!socket) break;
         http::Response answer;
         bool keep_alive = false;
-        Outcome outcome = exchange(*socket, reused, out, answer, keep_alive, deadline);
+        Outcome outcome = exchange(socket, reused, out, answer, keep_alive, deadline);
         if (outcome == Outcome::kRetry) {
           socket.reset();
           continue;
         }
         if (outcome == Outcome::kAnswered) {
-          if (keep_alive) keep(origin, std::move(socket));
+          if (keep_alive && socket) keep(origin, std::move(socket));
           return answer;
         }
         origin.failures.fetch_add(1, std::memory_order_relaxed);
         if (outcome == Outcome::kTimedOut) return made_here(504, "origin-timeout");
-        if (outcome == Outcome::kTooLarge) return made_here(502, "origin-too-large");
         return made_here(502, "origin-broken-answer");
       }
       // No connection: mark it down (the health check brings it back) and try the next one.

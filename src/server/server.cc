@@ -17,6 +17,7 @@
 
 #include "cachekit/server/server.h"
 
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <array>
@@ -320,6 +321,10 @@ struct Server::Impl {
                                                                        const http::Request& req);
   bool metrics_allowed(Connection& c) const;
   [[nodiscard]] bool has_allowed_host(const http::Request& request) const;
+  asio::awaitable<bool> write_streamed(Connection& c, Exchange& ex, const http::Response& response,
+                                       detail::HeadParams params);
+  // One piece of a streamed body (a chunk when `chunked`).
+  asio::awaitable<bool> write_piece(Connection& c, std::string_view piece, bool chunked);
   asio::awaitable<bool> write_response(Connection& c, Exchange& ex, const http::Response& response,
                                        bool keep_alive);
   asio::awaitable<void> linger(Connection& c);
@@ -853,6 +858,9 @@ asio::awaitable<bool> Server::Impl::write_response(Connection& c, Exchange& ex,
                                   .keep_alive = keep_alive,
                                   .http10 = ex.version == 10,
                                   .head_request = ex.head_request};
+  if (response.stream && !ex.head_request && detail::status_has_body(response.status)) {
+    co_return co_await write_streamed(c, ex, response, params);
+  }
   detail::write_head(ex.head, response, params);
   // The body goes out straight from the response's Bytes (for a hit: the stored value).
   const std::array<asio::const_buffer, 2> buffers = {
@@ -862,6 +870,66 @@ asio::awaitable<bool> Server::Impl::write_response(Connection& c, Exchange& ex,
   c.deadline = SteadyClock::now() + options.write_timeout;
   auto [ec, n] = co_await asio::async_write(c.socket, buffers, kNoThrow);
   co_return !ec;
+}
+
+// A body that continues in a BodyStream: the head and Response::body, then each piece the
+// stream yields (read on the pool: it may block), as they come. Without a known length the body
+// is chunked (HTTP/1.0: delimited by closing). A stream that fails, or a pool too busy to read
+// it, ends the connection before the body's end: the client sees it truncated.
+asio::awaitable<bool> Server::Impl::write_piece(Connection& c, std::string_view piece,
+                                                bool chunked) {
+  std::string frame;
+  if (chunked && !piece.empty()) frame = fmt::format("{:x}\r\n", piece.size());
+  const std::string_view end = chunked && !piece.empty() ? "\r\n" : "";
+  const std::array<asio::const_buffer, 3> buffers = {asio::buffer(frame),
+                                                     asio::buffer(piece.data(), piece.size()),
+                                                     asio::buffer(end.data(), end.size())};
+  c.phase = Phase::kWriting;
+  c.deadline = SteadyClock::now() + options.write_timeout;
+  auto [ec, n] = co_await asio::async_write(c.socket, buffers, kNoThrow);
+  co_return !ec;
+}
+
+asio::awaitable<bool> Server::Impl::write_streamed(Connection& c, Exchange& ex,
+                                                   const http::Response& response,
+                                                   detail::HeadParams params) {
+  // (No co_await inside a condition below: g++ 12 miscompiles it.)
+  const std::shared_ptr<http::BodyStream> stream = response.stream;
+  const bool chunked = !stream->length() && !params.http10;
+  if (!stream->length() && params.http10) params.keep_alive = false;
+  detail::write_head(ex.head, response, params);
+  c.phase = Phase::kWriting;
+  c.deadline = SteadyClock::now() + options.write_timeout;
+  auto [ec, n] = co_await asio::async_write(c.socket, asio::buffer(ex.head), kNoThrow);
+  if (ec) co_return false;
+  // Captures a plain pointer (`stream` keeps the source alive): g++ 12 may destroy a
+  // co_await operand's temporaries twice, which a shared_ptr capture would not survive.
+  http::BodyStream* source = stream.get();
+  const auto read_piece = [source] {
+    std::optional<http::Response> carrier(std::in_place);  // status 1: a piece; 0: the end
+    std::string bytes;
+    try {
+      carrier->status = source->next(bytes) ? 1 : 0;
+    } catch (const std::exception& e) {
+      cachekit::detail::logger()->warn("cachekit server: streamed body failed: {}", e.what());
+      carrier.reset();
+      return carrier;
+    }
+    carrier->body = bytes;
+    return carrier;
+  };
+  bool written = co_await write_piece(c, response.body.view(), chunked);
+  while (written) {
+    c.phase = Phase::kHandling;  // waiting on the stream's source, not on the client
+    c.deadline = SteadyClock::time_point::max();
+    std::optional<http::Response> piece = co_await on_pool(read_piece);
+    if (!piece) co_return false;  // failed, or no pool thread to read it
+    if (piece->status == 0) break;
+    written = co_await write_piece(c, piece->body.view(), chunked);
+  }
+  if (!written) co_return false;
+  if (chunked) written = co_await write_piece(c, "0\r\n\r\n", false);
+  co_return written&& params.keep_alive;
 }
 
 void Server::Impl::finish(Connection& c, Exchange& ex, const http::Response& response,

@@ -94,7 +94,16 @@ void write_head(std::string& out, const http::Response& response, const HeadPara
   if (!has_id && !params.request_id.empty()) {
     out.append("X-Request-Id: ").append(params.request_id).append("\r\n");
   }
-  if (status_has_body(response.status)) {
+  if (status_has_body(response.status) && response.stream) {
+    // A streamed body: its length when known, else chunked (HTTP/1.0: until the close).
+    if (auto length = response.stream->length()) {
+      out += "Content-Length: ";
+      append_number(out, *length);
+      out += "\r\n";
+    } else if (!params.head_request && !params.http10) {
+      out += "Transfer-Encoding: chunked\r\n";
+    }
+  } else if (status_has_body(response.status)) {
     out += "Content-Length: ";
     bool digits_only = !declared_length.empty() &&
                        declared_length.find_first_not_of("0123456789") == std::string_view::npos;

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <latch>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 
 #include "cachekit/caches.h"
@@ -42,6 +43,35 @@ class Gate {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool open_ = false;
+};
+
+// 3 MiB of a repeating pattern.
+std::string big_body() {
+  std::string body(3 * 1024 * 1024, ' ');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 26);
+  return body;
+}
+
+// big_body() in 64 KiB pieces of unknown total length (so the origin sends it chunked); the
+// source throws once `fail_at` bytes are out (0: never).
+class Pieces final : public http::BodyStream {
+ public:
+  explicit Pieces(std::size_t fail_at) : body_(big_body()), fail_at_(fail_at) {}
+  bool next(std::string& piece) override {
+    if (fail_at_ != 0 && at_ >= fail_at_) throw std::runtime_error("source died");
+    if (at_ >= body_.size()) return false;
+    piece = body_.substr(at_, 64 * 1024);
+    at_ += piece.size();
+    return true;
+  }
+  [[nodiscard]] std::optional<std::uint64_t> length() const noexcept override {
+    return std::nullopt;
+  }
+
+ private:
+  std::string body_;
+  std::size_t at_ = 0;
+  std::size_t fail_at_;
 };
 
 // An origin server with a few pages; counts the calls of each.
@@ -87,6 +117,22 @@ class Origin {
       return response;
     });
     r.post("/cached", [](http::Request&) { return http::Response::text("posted"); });
+    // 3 MiB, by Content-Length; and 3 MiB chunked (a stream of unknown length), whose source
+    // fails after 512 KiB with ?fail=early, after 2 MiB with ?fail=late.
+    r.get("/big", [](http::Request&) {
+      auto response = http::Response::text(big_body());
+      response.headers.set("Cache-Control", "max-age=60");
+      return response;
+    });
+    r.get("/chunked", [](http::Request& request) {
+      http::Response response;
+      response.headers.set("Cache-Control", "max-age=60");
+      std::size_t fail_at = request.query == "fail=early"  ? 512 * 1024
+                            : request.query == "fail=late" ? 2 * 1024 * 1024
+                                                           : 0;
+      response.stream = std::make_shared<Pieces>(fail_at);
+      return response;
+    });
     server_.start();
   }
   ~Origin() { stop(); }
@@ -108,13 +154,15 @@ class Origin {
 class Proxy {
  public:
   Proxy(std::vector<std::string> origins, proxy::ProxyOptions options = {},
-        std::chrono::milliseconds response_timeout = 10s, std::chrono::seconds stale_if_error = 0s)
+        std::chrono::milliseconds response_timeout = 10s, std::chrono::seconds stale_if_error = 0s,
+        std::size_t stream_above = std::size_t{1} << 20)
       : caches_(Caches::from_toml("[caches.default]\nbackend = \"locmem\"\n"
                                   "options = { max_entries = 1000 }\n",
                                   "proxy_e2e_test")),
         upstreams_({.origins = std::move(origins),
                     .connect_timeout = 500ms,
                     .response_timeout = response_timeout,
+                    .stream_above = stream_above,
                     .health_path = ""}),
         page_cache_(std::make_shared<const http::PageCache>(
             http::PageCacheOptions{.cache = &caches_.at("default"),
@@ -308,6 +356,34 @@ TEST(ProxyE2E, ASuccessfulPostInvalidatesTheStoredPage) {
   ASSERT_TRUE(post.has_value());
   EXPECT_EQ(post->body, "posted");
   EXPECT_EQ(must_get(proxy.port(), "/cached").body, "o1 cached 2");
+}
+
+TEST(ProxyE2E, ABodyOverTheStreamingThresholdArrivesWholeAndIsNotStored) {
+  Origin origin("o1");
+  Proxy proxy({origin.address()});  // streams above 1 MiB
+  for (const char* path : {"/big", "/chunked"}) {
+    for (int i = 0; i < 2; ++i) {
+      auto r = must_get(proxy.port(), path);
+      EXPECT_EQ(r.status, 200) << path;
+      EXPECT_TRUE(r.body == big_body()) << path << ": " << r.body.size() << " bytes";
+      EXPECT_NE(r.header("Cache-Status").value_or("").find("detail=size"), std::string::npos)
+          << path << ": " << r.header("Cache-Status").value_or("");
+    }
+  }
+  auto head = fetch(proxy.port(), "HEAD", "/big");
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->header("Content-Length"), std::to_string(big_body().size()));
+}
+
+TEST(ProxyE2E, AnOriginThatStopsMidBodyLeavesTheClientATruncatedAnswer) {
+  Origin origin("o1");
+  Proxy proxy({origin.address()});
+  // Before the proxy sent anything (the body was still under the threshold): a 502.
+  EXPECT_EQ(must_get(proxy.port(), "/chunked?fail=early").status, 502);
+  // After: the proxy closes the connection before the last chunk, no complete-looking answer.
+  testing::HttpClient client(proxy.port());
+  EXPECT_FALSE(client.get("/chunked?fail=late").has_value());
+  EXPECT_EQ(must_get(proxy.port(), "/cached").status, 200);  // the proxy goes on serving
 }
 
 }  // namespace

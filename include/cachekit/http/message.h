@@ -110,10 +110,30 @@ struct Request {
   [[nodiscard]] std::string absolute_uri() const;
 };
 
+// The rest of a body produced while the response is being sent — a proxied answer too large
+// to hold whole. The server writes Response::body first, then every piece next() yields, until
+// it returns false; next() runs on a handler thread (it may block on a socket). `length` is the
+// whole body's size (body + the stream) when known: the server then sends Content-Length, else
+// chunked (to HTTP/1.0 clients: until the connection closes). When next() throws, the
+// connection is closed before the body's end, so the client sees a truncated answer, never a
+// complete-looking one. A page cache never stores a response with a stream.
+class BodyStream {
+ public:
+  BodyStream() = default;
+  virtual ~BodyStream() = default;
+  BodyStream(const BodyStream&) = delete;
+  BodyStream& operator=(const BodyStream&) = delete;
+  // Replaces `piece` with the next bytes of the body (possibly none); false at the end.
+  virtual bool next(std::string& piece) = 0;
+  [[nodiscard]] virtual std::optional<std::uint64_t> length() const noexcept = 0;
+};
+
 struct Response {
   int status = 200;
   Headers headers;
   Bytes body;
+  // Set for a body that continues after `body` (see BodyStream); nullptr almost always.
+  std::shared_ptr<BodyStream> stream{};
   // What the page cache did with this response's request (hit, why it went forward, stored,
   // ...), set by PageCache alongside the Cache-Status member it renders from it; nullopt when
   // no page cache saw the request. For counting outcomes without parsing the header.

@@ -17,8 +17,11 @@
 // check). Idle keep-alive connections are pooled per origin; a request that fails on a reused
 // connection before any byte of the answer arrived is retried once on a new one (the origin
 // closed it while idle), and a connect failure moves on to the next origin. A request with no
-// answer within response_timeout is answered 504; no origin reachable: 502. Bodies are read
-// whole up to max_response_bytes (larger: 502); streaming is not done.
+// answer within response_timeout is answered 504; no origin reachable: 502. A body up to
+// stream_above is read whole (and may be stored); a larger one — by its Content-Length, or as
+// it grows when chunked — is passed to the client as it arrives (http::BodyStream), never held
+// whole and never stored, each piece within response_timeout; an origin that stops mid-body
+// gets the client connection closed before the body's end.
 //
 // Forwarding (RFC 9110 §7.6). Hop-by-hop fields are removed both ways: Connection and every
 // field it names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, and
@@ -46,10 +49,11 @@ namespace cachekit::proxy {
 struct UpstreamOptions {
   std::vector<std::string> origins;  // "host:port" (an IP literal or a name resolved per connect)
   std::chrono::milliseconds connect_timeout{2000};
-  std::chrono::milliseconds response_timeout{30'000};               // send + the whole answer
-  std::size_t max_idle_per_origin = 64;                             // pooled keep-alive connections
-  std::size_t max_response_bytes = std::size_t{256} * 1024 * 1024;  // a larger answer → 502
-  std::string health_path = "/";                                    // "" turns active checks off
+  std::chrono::milliseconds response_timeout{30'000};  // send + the whole answer
+  std::size_t max_idle_per_origin = 64;                // pooled keep-alive connections
+  // A larger answer is streamed to the client as it arrives (and so never stored).
+  std::size_t stream_above = std::size_t{16} * 1024 * 1024;
+  std::string health_path = "/";  // "" turns active checks off
   std::chrono::milliseconds health_interval{2000};
 };
 
