@@ -182,7 +182,7 @@ http::Response made_here(int status, std::string_view why) {
 enum class Outcome { kAnswered, kRetry, kTimedOut, kFailed };
 
 using BodyParser = bhttp::response_parser<bhttp::buffer_body>;
-constexpr std::size_t kPiece = 64 * 1024;  // read from an origin at a time
+constexpr std::size_t kPiece = std::size_t{64} * 1024;  // read from an origin at a time
 
 // The rest of an origin's answer, read while it is sent to the client (proxy.h: streaming).
 // Owns the connection, which is closed (never pooled again) when the stream goes.
