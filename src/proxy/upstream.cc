@@ -276,7 +276,13 @@ struct Upstreams::Impl {
     bhttp::read_header(*socket, *buffer, *parser, ec);
     if (ec) {
       if (socket->timed_out()) return Outcome::kTimedOut;
-      return reused && socket->received() == 0 ? Outcome::kRetry : Outcome::kFailed;
+      // Nothing came back on a pooled connection: most likely the origin closed it while idle
+      // and never saw the request. Only an idempotent request is sent again, because the origin
+      // may also have acted on it and died before answering (RFC 9110 §9.2.2).
+      const bool idempotent = out.method() != bhttp::verb::post &&
+                              out.method() != bhttp::verb::patch &&
+                              out.method() != bhttp::verb::unknown;
+      return reused && idempotent && socket->received() == 0 ? Outcome::kRetry : Outcome::kFailed;
     }
     const auto& head = parser->get();
     answer.status = static_cast<int>(head.result_int());

@@ -5,6 +5,9 @@
 // origins), PURGE and private pages.
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -384,6 +387,78 @@ TEST(ProxyE2E, AnOriginThatStopsMidBodyLeavesTheClientATruncatedAnswer) {
   testing::HttpClient client(proxy.port());
   EXPECT_FALSE(client.get("/chunked?fail=late").has_value());
   EXPECT_EQ(must_get(proxy.port(), "/cached").status, 200);  // the proxy goes on serving
+}
+
+// An origin on a raw socket that answers the first request of each connection (keep-alive),
+// then reads the next one and closes the connection without answering: what a server that
+// dies mid-request, or closes an idle connection as the request arrives, looks like.
+class HangUpOrigin {
+ public:
+  HangUpOrigin() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, 16);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~HangUpOrigin() {
+    ::shutdown(fd_, SHUT_RDWR);
+    ::close(fd_);
+    thread_.join();
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int requests() const { return requests_.load(); }
+
+ private:
+  // Reads one request head (these tests send no bodies but POST's three bytes, read with it).
+  bool read_request(int client) {
+    std::string seen;
+    char buffer[4096];
+    while (seen.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = ::recv(client, buffer, sizeof buffer, 0);
+      if (n <= 0) return false;
+      seen.append(buffer, static_cast<std::size_t>(n));
+    }
+    ++requests_;
+    return true;
+  }
+  void serve() {
+    for (;;) {
+      int client = ::accept(fd_, nullptr, nullptr);
+      if (client < 0) return;
+      if (read_request(client)) {
+        std::string_view answer =
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: no-store\r\n\r\nok";
+        ::send(client, answer.data(), answer.size(), MSG_NOSIGNAL);
+        read_request(client);  // the next request on this connection: no answer
+      }
+      ::close(client);
+    }
+  }
+
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<int> requests_{0};
+  std::thread thread_;
+};
+
+TEST(ProxyE2E, ARequestUnansweredOnAPooledConnectionIsSentAgainOnlyWhenIdempotent) {
+  HangUpOrigin origin;
+  Proxy proxy({origin.address()});
+  EXPECT_EQ(must_get(proxy.port(), "/a").body, "ok");  // leaves a pooled connection
+  // GET: unanswered on the pooled connection, sent again on a new one, answered there.
+  EXPECT_EQ(must_get(proxy.port(), "/b").body, "ok");
+  EXPECT_EQ(origin.requests(), 3);
+  // POST: unanswered on the pooled connection; the origin may have acted on it: 502, once.
+  auto post = fetch(proxy.port(), "POST", "/c", {}, "x=1");
+  ASSERT_TRUE(post.has_value());
+  EXPECT_EQ(post->status, 502);
+  EXPECT_EQ(origin.requests(), 4);
 }
 
 }  // namespace

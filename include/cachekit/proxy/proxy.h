@@ -14,9 +14,10 @@
 // check (GET health_path every health_interval, on a thread of its own) gets no answer or a
 // 5xx; a health check that succeeds marks it up again. When every origin is down, requests
 // are still tried on them in turn (a restarted origin is found at once, not at the next
-// check). Idle keep-alive connections are pooled per origin; a request that fails on a reused
-// connection before any byte of the answer arrived is retried once on a new one (the origin
-// closed it while idle), and a connect failure moves on to the next origin. A request with no
+// check). Idle keep-alive connections are pooled per origin; a request that could not be sent
+// on a reused connection, or — when idempotent (not POST, PATCH or an extension method) — got
+// no byte of answer on it, is retried once on a new one (the origin closed it while idle), and
+// a connect failure moves on to the next origin. A request with no
 // answer within response_timeout is answered 504; no origin reachable: 502. A body up to
 // stream_above is read whole (and may be stored); a larger one — by its Content-Length, or as
 // it grows when chunked — is passed to the client as it arrives (http::BodyStream), never held
