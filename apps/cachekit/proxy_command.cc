@@ -84,7 +84,11 @@ void add_proxy_command(CLI::App& app, ProxyRequest& r, std::string& command) {
                 "Keep the client's X-Forwarded-* fields (only behind another trusted proxy)");
   sub->add_option("--purge-from", r.purge_from,
                   "Client addresses (or \"loopback\") allowed to PURGE a URI; none by default");
+  sub->add_option("--max-requests-per-connection", r.max_requests_per_connection,
+                  "Then the client connection is closed (0: no limit)")
+      ->capture_default_str();
   sub->add_flag("--quiet", r.quiet, "No access log");
+  sub->fallthrough();  // --config and --cache may follow `proxy` too
   sub->callback([&command] { command = "proxy"; });
 }
 
@@ -121,6 +125,7 @@ int run_proxy(const ProxyRequest& r, const std::function<Caches()>& load_caches)
                          .io_threads = r.io_threads,
                          .handler_threads = r.handler_threads,
                          .max_body_bytes = 64 * 1024 * 1024,
+                         .max_requests_per_connection = r.max_requests_per_connection,
                          .allowed_hosts = {"*"},
                          .access_log = !r.quiet,
                          .metrics_path = "",  // /metrics belongs to the origin here

@@ -28,6 +28,7 @@ struct ProxyRequest {
   std::string health_path = "/";
   bool trust_forwarded = false;
   std::vector<std::string> purge_from;
+  std::size_t max_requests_per_connection = 1000;
   bool quiet = false;
 };
 
