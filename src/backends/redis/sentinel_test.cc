@@ -149,7 +149,8 @@ TEST(SentinelCli, KeysGetDeleteClearTtlAndStatsWork) {
   EXPECT_EQ(cli("get greeting", &out), 0);
   EXPECT_EQ(out, "hello");
   EXPECT_EQ(cli("ttl greeting", &out), 0);
-  EXPECT_EQ(out, "300\n");
+  // Whole seconds, rounded down: a slow process start (sanitizers) may already make it 299.
+  EXPECT_THAT(out, ::testing::AnyOf(::testing::Eq("300\n"), ::testing::Eq("299\n")));
   EXPECT_EQ(cli("set other x --timeout never"), 0);
   EXPECT_EQ(cli("keys", &out), 0);
   EXPECT_EQ(out, "greeting\nother\n");
